@@ -1,0 +1,34 @@
+# LLM Lakehouse. `make setup && make run` on a fresh machine; `make test` runs the suite.
+SHELL := /bin/bash
+JOBS := .venvs/jobs/bin
+AIRFLOW := .venvs/airflow/bin
+export LAKEHOUSE_HOME ?= $(CURDIR)/var
+
+.PHONY: setup run stop test test-jobs test-airflow lint sample clean
+
+setup:            ## install Debian packages, both envs, the Iceberg and JDBC jars
+	bash scripts/setup.sh
+
+run:              ## start Airflow standalone, build one day of the sample corpus, print counts
+	bash scripts/run.sh
+
+stop:             ## stop everything `make run` started
+	bash scripts/stop.sh
+
+test: test-jobs test-airflow   ## the whole suite (the README's test command; .ci/run calls it)
+
+test-jobs:        ## pipes, ingest, Spark + Iceberg jobs, CLI (jobs env)
+	$(JOBS)/python -m pytest tests/jobs
+
+test-airflow:     ## DAG import, dag.test(), standalone end to end, browser (Airflow env)
+	PATH="$(CURDIR)/$(JOBS):$$PATH" $(AIRFLOW)/python -m pytest tests/airflow
+
+lint:
+	$(JOBS)/ruff check src dags spark_jobs tests bench scripts plugins
+	$(JOBS)/ruff format --check src dags spark_jobs tests bench scripts plugins
+
+sample:           ## regenerate the bundled sample corpus into the landing zone
+	$(JOBS)/lakehouse sample --out $(LAKEHOUSE_HOME)/landing
+
+clean: stop
+	rm -rf var build .venvs

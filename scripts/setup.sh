@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs everything the project needs on a fresh Debian 12 machine, idempotently:
+# Debian packages (Java 17, JDBC drivers, Chromium for the browser test), uv, the Airflow env and the
+# Spark-jobs env (pinned, from requirements/*.txt), and the jars Spark loads (build/jars).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+
+apt_pkgs=(libxerial-sqlite-jdbc-java libpostgresql-jdbc-java chromium)
+command -v java >/dev/null || apt_pkgs+=(openjdk-17-jre-headless)
+missing=()
+for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if ((${#missing[@]})); then
+  echo "==> apt-get install ${missing[*]}"
+  SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+java_major=$(java -version 2>&1 | sed -nE 's/.*version "([0-9]+).*/\1/p' | head -1)
+if [ "${java_major:-0}" -lt 17 ]; then echo "Java 17+ required, found ${java_major:-none}" >&2; exit 1; fi
+
+command -v uv >/dev/null || python3 -m pip install -q "uv==0.13.9"
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null || PY=python3
+
+for env in jobs airflow; do
+  echo "==> .venvs/$env"
+  [ -x ".venvs/$env/bin/python" ] || uv venv -q -p "$PY" ".venvs/$env"
+  uv pip install -q -p ".venvs/$env/bin/python" -r "requirements/$env.txt"
+  uv pip install -q -p ".venvs/$env/bin/python" --no-deps -e .
+done
+# Guard against the pyspark-client overwrite (STACK.md): the jobs env must hold classic pyspark 3.5.
+.venvs/jobs/bin/python -c "import pyspark, sys; sys.exit(0 if pyspark.__version__.startswith('3.5') else 'pyspark is ' + pyspark.__version__)"
+
+echo "==> build/jars"
+mkdir -p build/jars
+iceberg_jar=$(.venvs/jobs/bin/python -c "import importlib.resources as r; print(r.files('snowpark_connect_deps_iceberg') / 'jars' / 'iceberg-spark-runtime-3.5_2.12-1.10.2.jar')")
+cp -f "$iceberg_jar" build/jars/
+cp -fL /usr/share/java/sqlite-jdbc.jar /usr/share/java/postgresql.jar build/jars/
+
+echo "==> setup done in $(( $(date +%s) - start )) s; envs: $(du -sh .venvs | cut -f1)"

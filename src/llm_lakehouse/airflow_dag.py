@@ -1,0 +1,90 @@
+"""Builds the nightly DAG's tasks from a spec; imported by ``dags/`` in the Airflow env only.
+
+Each layer is one ``SparkSubmitOperator`` on the ``spark_default`` connection (``local[*]`` by default, a
+cluster master or ``k8s://`` by changing the connection alone), in a one-slot pool so Spark tasks never
+write the embedded catalog at the same time. The logical day processed is the start of the run's data
+interval: the run that fires at 02:00 UTC on day D+1 builds day D.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.sdk import Asset, CronDataIntervalTimetable
+
+from llm_lakehouse.settings import Settings
+from llm_lakehouse.spec import PipelineSpec
+from llm_lakehouse.submit import STAGES, application, application_args
+
+DAY = "{{ data_interval_start | ds }}"
+RUN_ID = "{{ run_id }}"
+
+
+def asset(settings: Settings, ident: str) -> Asset:
+    # Maps to DataHub's urn:li:dataset:(urn:li:dataPlatform:iceberg,<catalog>.<layer>.<table>,PROD).
+    return Asset(f"iceberg://{settings.catalog_name}.{ident}")
+
+
+def dag_kwargs(spec: PipelineSpec) -> dict[str, Any]:
+    return {
+        "dag_id": spec.name,
+        "description": spec.description,
+        "schedule": CronDataIntervalTimetable(spec.schedule, timezone="UTC"),
+        "start_date": pendulum.instance(
+            pendulum.datetime(spec.start_date.year, spec.start_date.month, spec.start_date.day, tz="UTC")
+        ),
+        "catchup": False,
+        "max_active_runs": spec.max_active_runs,
+        "tags": [*spec.tags, "llm-lakehouse"],
+        "doc_md": doc_md(spec),
+        "default_args": {
+            "owner": spec.owner,
+            "retries": spec.retries,
+            "retry_delay": timedelta(minutes=spec.retry_delay_minutes),
+            "retry_exponential_backoff": True,
+            "max_retry_delay": timedelta(minutes=30),
+        },
+    }
+
+
+def spark_task(spec: PipelineSpec, stage: str, settings: Settings | None = None) -> SparkSubmitOperator:
+    settings = settings or Settings.from_env()
+    return SparkSubmitOperator(
+        task_id=stage,
+        conn_id="spark_default",
+        application=application(stage),
+        application_args=application_args(spec, DAY, RUN_ID),
+        name=f"{spec.name}.{stage}",
+        conf=settings.spark_conf(),
+        jars=",".join(str(j) for j in settings.jars()),
+        driver_memory=spec.spark.driver_memory,
+        executor_memory=spec.spark.executor_memory,
+        env_vars=settings.spark_env(),
+        pool=spec.spark.pool,
+        outlets=[asset(settings, t) for t in STAGES[stage][1]],
+        doc_md=f"Runs `spark_jobs/{STAGES[stage][0]}` for the run's logical day; writes {', '.join(STAGES[stage][1])}.",
+    )
+
+
+def doc_md(spec: PipelineSpec) -> str:
+    sources = "\n".join(f"- `{s.name}` ({s.format}) {s.description}" for s in spec.sources)
+    pipes = " → ".join(p.pipe for p in spec.silver.pipes)
+    return f"""### {spec.name}
+{spec.description}
+
+Built from `{spec.path}` (spec digest `{spec.digest()}`); owners: {", ".join(spec.owners)}.
+
+Each run builds the day of its data interval's start: landing `<landing>/<day>/<source>/` →
+`bronze.documents` → `silver.documents` (+ `silver.quarantine`) → `gold.training_documents`.
+Every write replaces exactly that day, so reruns and backfills (Trigger → Backfill) are idempotent.
+
+**Sources**
+
+{sources}
+
+**Silver pipes**: {pipes}; exact dedup ({spec.dedup.scope}).
+**Gold tokenizer**: `{spec.gold.tokenizer.name}`.
+"""

@@ -1,0 +1,220 @@
+"""``lakehouse``: build a day, inspect counts, export rows and read table history, without Airflow."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from llm_lakehouse.settings import REPO_ROOT, Settings
+from llm_lakehouse.spec import SpecError, load_spec
+
+app = typer.Typer(
+    help="LLM Lakehouse: bronze → silver → gold Iceberg tables for LLM corpora.", no_args_is_help=True
+)
+console = Console(stderr=True)
+DEFAULT_SPEC = Path(os.environ.get("LAKEHOUSE_SPEC", REPO_ROOT / "pipelines" / "corpus_nightly.yaml"))
+
+SpecOpt = Annotated[Path, typer.Option("--spec", help="pipeline spec (YAML)")]
+DateOpt = Annotated[str, typer.Option("--date", help="logical date, YYYY-MM-DD")]
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"expected YYYY-MM-DD, got {value!r}") from None
+
+
+def _spec(path: Path):  # noqa: ANN202
+    try:
+        return load_spec(path)
+    except SpecError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def build(
+    date_: DateOpt,
+    source: Annotated[
+        Path | None, typer.Option("--source", help="a directory of *.jsonl files (records need id and text)")
+    ] = None,
+    source_name: Annotated[
+        str | None, typer.Option(help="source name for --source (default: dir name)")
+    ] = None,
+    spec_path: SpecOpt = DEFAULT_SPEC,
+) -> None:
+    """Run bronze → silver → gold for one date through spark-submit, with per-stage progress and counts."""
+    from llm_lakehouse.jobs.runner import RESULT_PREFIX
+    from llm_lakehouse.submit import STAGES, spark_submit_command
+
+    day = _day(date_)
+    spec = _spec(spec_path)
+    settings = Settings.from_env()
+    if source is not None and not source.is_dir():
+        raise typer.BadParameter(f"--source: {source} is not a directory")
+    run_id = f"cli__{day.isoformat()}__{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
+    log_dir = settings.home / "logs" / run_id
+    log_dir.mkdir(parents=True, exist_ok=True)
+    env = os.environ | settings.spark_env()
+    results: dict[str, dict[str, Any]] = {}
+    for stage in STAGES:
+        extra = []
+        if stage == "bronze" and source is not None:
+            extra = ["--input", str(source.resolve())] + (
+                ["--source-name", source_name] if source_name else []
+            )
+        cmd = spark_submit_command(settings, spec, stage, day.isoformat(), run_id, extra)
+        log_path = log_dir / f"{stage}.log"
+        started = time.monotonic()
+        with (
+            console.status(f"[bold]{stage}[/bold] {day} (spark-submit, log: {log_path})"),
+            open(log_path, "w") as log,
+        ):
+            proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env, check=False)
+            log.write(proc.stdout)
+        if proc.returncode != 0:
+            tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-25:])
+            console.print(
+                f"[red]{stage} failed (exit {proc.returncode}); last lines of {log_path}:[/red]\n{tail}"
+            )
+            raise typer.Exit(1)
+        line = next((ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_PREFIX)), None)
+        results[stage] = json.loads(line[len(RESULT_PREFIX) :]) if line else {}
+        counts = {k: v for k, v in results[stage].items() if isinstance(v, int) and k != "files"}
+        console.print(f"[green]✓[/green] {stage:<6} {time.monotonic() - started:5.1f}s  {counts}")
+    summary = {"date": day.isoformat(), "run_id": run_id}
+    for r in results.values():
+        summary.update({k: v for k, v in r.items() if k not in ("stage", "date", "run_id", "seconds")})
+    print(json.dumps(summary, sort_keys=True))
+
+
+@app.command()
+def stats(
+    date_: DateOpt, as_json: Annotated[bool, typer.Option("--json", help="one JSON object")] = False
+) -> None:
+    """Counts of one date: bronze, silver, quarantine, duplicates, gold documents and tokens."""
+    from llm_lakehouse.catalog import day_stats, open_catalog
+
+    result = day_stats(open_catalog(), _day(date_))
+    if as_json:
+        print(json.dumps(result, sort_keys=True))
+        return
+    t = RichTable(title=f"lakehouse {result['date']}")
+    t.add_column("measure")
+    t.add_column("value", justify="right")
+    for k, v in result.items():
+        if k != "date":
+            t.add_row(k, json.dumps(v) if isinstance(v, dict) else f"{v:,}")
+    Console().print(t)
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, bytes):
+        return base64.b64encode(v).decode()
+    if isinstance(v, date | datetime):
+        return v.isoformat()
+    return v
+
+
+@app.command()
+def export(
+    table_name: Annotated[str, typer.Argument(metavar="TABLE", help="e.g. silver.documents")],
+    date_: DateOpt,
+    out: Annotated[Path, typer.Option("--out", help="JSONL file to write")],
+) -> None:
+    """Dump a table's rows for one date as JSONL (binary columns base64)."""
+    from llm_lakehouse.catalog import open_catalog, read_day
+
+    try:
+        rows = read_day(open_catalog(), table_name, _day(date_))
+    except KeyError as exc:
+        raise typer.BadParameter(str(exc.args[0])) from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8") as fh:
+        for batch in rows.to_batches():
+            for row in batch.to_pylist():
+                fh.write(json.dumps({k: _jsonable(v) for k, v in row.items()}, ensure_ascii=False) + "\n")
+    console.print(f"wrote {rows.num_rows:,} rows of {table_name} {date_} to {out}")
+
+
+@app.command()
+def tables() -> None:
+    """The lakehouse's tables, with their row counts and current snapshot."""
+    from llm_lakehouse.catalog import existing, load, open_catalog, table_names
+
+    cat = open_catalog()
+    have = existing(cat)
+    t = RichTable(title=f"catalog {Settings.from_env().catalog_name}")
+    for col in ("table", "rows", "snapshot", "location"):
+        t.add_column(col)
+    for ident in table_names():
+        if ident not in have:
+            t.add_row(ident, "-", "not created yet", "")
+            continue
+        tbl = load(cat, ident)
+        snap = tbl.current_snapshot()
+        total = snap.summary.additional_properties.get("total-records", "0") if snap and snap.summary else "0"
+        t.add_row(ident, f"{int(total):,}", str(snap.snapshot_id) if snap else "-", tbl.location())
+    Console().print(t)
+
+
+@app.command()
+def history(
+    table_name: Annotated[str, typer.Argument(metavar="TABLE")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Snapshots of a table: ids, commit times, operation and summary."""
+    from llm_lakehouse.catalog import history as table_history
+    from llm_lakehouse.catalog import open_catalog
+
+    try:
+        entries = table_history(open_catalog(), table_name)
+    except KeyError as exc:
+        raise typer.BadParameter(str(exc.args[0])) from None
+    if as_json:
+        print(json.dumps(entries, indent=2))
+        return
+    t = RichTable(title=f"history of {table_name}")
+    for col in ("snapshot_id", "committed_at", "operation", "added", "deleted", "total"):
+        t.add_column(col)
+    for e in entries:
+        s = e["summary"]
+        t.add_row(
+            str(e["snapshot_id"]),
+            e["committed_at"],
+            e["operation"] or "",
+            s.get("added-records", "0"),
+            s.get("deleted-records", "0"),
+            s.get("total-records", "0"),
+        )
+    Console().print(t)
+
+
+@app.command()
+def sample(
+    out: Annotated[Path, typer.Option("--out", help="landing directory to write")],
+    days: Annotated[int, typer.Option(help="number of days")] = 3,
+    first: Annotated[str, typer.Option(help="first day")] = "2026-11-20",
+    docs: Annotated[int, typer.Option(help="clean documents per source and day")] = 60,
+) -> None:
+    """Generate the bundled sample corpus (with duplicates, PII and malformed records) into a landing dir."""
+    from llm_lakehouse.sample import default_days, generate
+
+    manifest = generate(out, default_days(_day(first), days), docs_per_source=docs)
+    for d, truth in manifest["days"].items():
+        console.print(
+            f"{d}: {truth['bronze']} records ({truth['silver']} clean, {truth['duplicates']} duplicates, "
+            f"{truth['quarantine']} to quarantine)"
+        )
+    console.print(f"landing: {out}")

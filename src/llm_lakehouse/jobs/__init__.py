@@ -1,0 +1,1 @@
+"""Spark jobs, one module per layer; ``spark_jobs/*.py`` are their spark-submit entry points."""

@@ -1,0 +1,77 @@
+"""Bronze: the day's landing files, one row per input record, into ``bronze.documents``.
+
+Files are read inside Spark tasks (one task per file at most), so a cluster reads landing data in
+parallel and the driver never holds it. Nothing is filtered here: bronze is the record of what arrived.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from pyspark.sql import SparkSession
+
+from llm_lakehouse.ingest import list_files, read_file
+from llm_lakehouse.jobs.common import read_day, replace_day, stamp
+from llm_lakehouse.settings import Settings
+from llm_lakehouse.spec import PipelineSpec, Source
+from llm_lakehouse.tables import BRONZE, RUN_COLUMNS
+
+
+def _read_files(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    for batch in batches:
+        for source_json, uri in zip(
+            batch.column("source").to_pylist(), batch.column("uri").to_pylist(), strict=True
+        ):
+            yield from read_file(Source.model_validate_json(source_json), uri)
+
+
+def landing_files(spec: PipelineSpec, settings: Settings, day: date) -> list[tuple[Source, str]]:
+    root = str(settings.landing / day.isoformat())
+    return [(s, f) for s in spec.sources for f in list_files(root, s)]
+
+
+def dir_files(input_dir: Path, source_name: str | None) -> list[tuple[Source, str]]:
+    """``lakehouse build --source DIR``: every ``*.jsonl`` in DIR as one ad-hoc source."""
+    name = source_name or re.sub(r"[^a-z0-9_]+", "_", input_dir.resolve().name.lower()).strip("_") or "adhoc"
+    source = Source(name=name if name[0].isalpha() else f"s_{name}")
+    return [(source, str(p)) for p in sorted(input_dir.resolve().glob("*.jsonl"))]
+
+
+def ingest_day(
+    spark: SparkSession,
+    spec: PipelineSpec,
+    settings: Settings,
+    day: date,
+    run_id: str,
+    input_dir: Path | None = None,
+    source_name: str | None = None,
+) -> dict[str, Any]:
+    files = dir_files(input_dir, source_name) if input_dir else landing_files(spec, settings, day)
+    tasks = spark.createDataFrame(
+        [(s.model_dump_json(), uri) for s, uri in files], "source STRING, uri STRING"
+    ).repartition(max(1, len(files)))
+    rows = tasks.mapInArrow(_read_files, BRONZE.spark_schema(exclude=RUN_COLUMNS))
+    replace_day(stamp(rows, day, run_id), BRONZE, settings, day)
+    by_source = {
+        r["source"]: r["count"]
+        for r in read_day(spark, BRONZE, settings, day).groupBy("source").count().collect()
+    }
+    return {"files": len(files), "bronze": sum(by_source.values()), "by_source": by_source}
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    from llm_lakehouse.jobs.runner import run_job
+
+    def extra(p) -> None:
+        p.add_argument("--input", type=Path, help="a directory of *.jsonl files instead of the landing zone")
+        p.add_argument("--source-name", help="source name for --input (default: the directory's name)")
+
+    def body(spark, spec, settings, args):
+        return ingest_day(spark, spec, settings, args.date, args.run_id, args.input, args.source_name)
+
+    return run_job("bronze", body, argv, extra)

@@ -1,0 +1,81 @@
+"""What every spark-submit entry point shares: arguments, the catalog lock, the session and the result line.
+
+A job prints exactly one ``LAKEHOUSE_RESULT {json}`` line on success; ``lakehouse build`` reads it to show
+per-stage counts, and the Airflow task log shows it too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from llm_lakehouse.settings import Settings
+from llm_lakehouse.spec import PipelineSpec, load_spec
+
+RESULT_PREFIX = "LAKEHOUSE_RESULT "
+log = logging.getLogger("llm_lakehouse")
+
+
+@contextmanager
+def catalog_lock(settings: Settings) -> Iterator[None]:
+    """One writer JVM at a time on the embedded SQLite catalog; a no-op on PostgreSQL.
+
+    Iceberg's JdbcCatalog holds a SQLite read open for the JVM's life, so a second JVM writing at the same
+    time fails with ``database is locked``. Airflow serializes its Spark tasks with a one-slot pool; this
+    lock also covers a ``lakehouse build`` started by hand while Airflow runs.
+    """
+    if not settings.embedded:
+        yield
+        return
+    settings.lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(settings.lock_path, "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning("waiting for the catalog lock %s (another Spark job is writing)", settings.lock_path)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+def parse_args(argv: list[str] | None, extra: Callable[[argparse.ArgumentParser], None] | None = None):
+    p = argparse.ArgumentParser()
+    p.add_argument("--spec", required=True, type=Path)
+    p.add_argument("--date", required=True, type=date.fromisoformat)
+    p.add_argument("--run-id", required=True)
+    if extra:
+        extra(p)
+    return p.parse_args(argv)
+
+
+def run_job(
+    stage: str,
+    body: Callable[[Any, PipelineSpec, Settings, argparse.Namespace], dict[str, Any]],
+    argv: list[str] | None = None,
+    extra: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> dict[str, Any]:
+    """Entry point body: parse args, lock, start Spark, run ``body``, print the result line."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv, extra)
+    spec = load_spec(args.spec)
+    settings = Settings.from_env()
+    from llm_lakehouse.jobs.session import ensure_tables, spark_session
+
+    started = time.monotonic()
+    with catalog_lock(settings):
+        spark = spark_session(settings, f"{spec.name}.{stage}")
+        ensure_tables(spark, settings)
+        result = body(spark, spec, settings, args)
+    result = {"stage": stage, "date": args.date.isoformat(), "run_id": args.run_id, **result}
+    result["seconds"] = round(time.monotonic() - started, 2)
+    print(RESULT_PREFIX + json.dumps(result, sort_keys=True), flush=True)
+    sys.stdout.flush()
+    return result

@@ -1,0 +1,34 @@
+"""The SparkSession every job and test uses, wired to the shared Iceberg catalog, and the tables it needs."""
+
+from __future__ import annotations
+
+import os
+
+from pyspark.sql import SparkSession
+
+from llm_lakehouse.settings import Settings
+from llm_lakehouse.tables import ALL_TABLES
+
+
+def spark_session(settings: Settings, app: str) -> SparkSession:
+    settings.prepare()
+    builder = SparkSession.builder.appName(app)
+    # Under spark-submit the master comes from the submit (the Airflow connection): don't override it.
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
+        builder = builder.master(settings.spark_master)
+    for key, value in settings.spark_conf().items():
+        builder = builder.config(key, value)
+    # spark-submit passes --jars; a session started in-process (tests, notebooks) needs them here.
+    builder = builder.config("spark.jars", ",".join(str(j) for j in settings.jars()))
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark
+
+
+def ensure_tables(spark: SparkSession, settings: Settings) -> None:
+    """Creates the namespaces and tables that do not exist yet (idempotent, cheap once they exist)."""
+    cat = settings.catalog_name
+    for layer in sorted({t.layer for t in ALL_TABLES}):
+        spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {cat}.{layer}")
+    for t in ALL_TABLES:
+        spark.sql(t.ddl(cat))

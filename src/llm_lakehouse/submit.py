@@ -1,0 +1,46 @@
+"""How a layer job is submitted: the one definition shared by the Airflow DAG and ``lakehouse build``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from llm_lakehouse.settings import REPO_ROOT, Settings, jobs_bin
+from llm_lakehouse.spec import PipelineSpec
+
+JOBS_DIR = REPO_ROOT / "spark_jobs"
+# Layer -> (entry point, the table it writes). Order is the order a day is built in.
+STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "bronze": ("bronze_ingest.py", ("bronze.documents",)),
+    "silver": ("silver_refine.py", ("silver.documents", "silver.quarantine")),
+    "gold": ("gold_tokenize.py", ("gold.training_documents",)),
+}
+
+
+def application(stage: str) -> str:
+    return str(JOBS_DIR / STAGES[stage][0])
+
+
+def application_args(spec: PipelineSpec, day: str, run_id: str, extra: list[str] | None = None) -> list[str]:
+    assert spec.path is not None, "spec must come from load_spec"
+    return ["--spec", str(spec.path), "--date", day, "--run-id", run_id, *(extra or [])]
+
+
+def spark_submit_command(
+    settings: Settings, spec: PipelineSpec, stage: str, day: str, run_id: str, extra: list[str] | None = None
+) -> list[str]:
+    cmd = [
+        str(Path(jobs_bin(settings)) / "spark-submit"),
+        "--master",
+        settings.spark_master,
+        "--name",
+        f"{spec.name}.{stage}",
+        "--jars",
+        ",".join(str(j) for j in settings.jars()),
+        "--driver-memory",
+        spec.spark.driver_memory,
+        "--executor-memory",
+        spec.spark.executor_memory,
+    ]
+    for key, value in settings.spark_conf().items():
+        cmd += ["--conf", f"{key}={value}"]
+    return [*cmd, application(stage), *application_args(spec, day, run_id, extra)]
