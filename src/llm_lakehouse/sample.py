@@ -21,93 +21,17 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-WORDS = [
-    "data",
-    "model",
-    "training",
-    "corpus",
-    "token",
-    "pipeline",
-    "quality",
-    "filter",
-    "language",
-    "document",
-    "source",
-    "record",
-    "table",
-    "snapshot",
-    "partition",
-    "lineage",
-    "schema",
-    "quarantine",
-    "cluster",
-    "worker",
-    "batch",
-    "stream",
-    "index",
-    "query",
-    "retrieval",
-    "vector",
-    "embedding",
-    "shard",
-    "version",
-    "commit",
-    "backfill",
-    "schedule",
-    "owner",
-    "policy",
-    "review",
-    "customer",
-    "support",
-    "product",
-    "release",
-    "feature",
-    "account",
-    "invoice",
-    "network",
-    "storage",
-    "latency",
-    "throughput",
-    "memory",
-    "process",
-    "thread",
-    "kernel",
-    "library",
-]
-FIRST = [
-    "Alice",
-    "Bruno",
-    "Chen",
-    "Dana",
-    "Emil",
-    "Fatima",
-    "Goran",
-    "Hana",
-    "Ivan",
-    "Julia",
-    "Kenji",
-    "Lena",
-    "Marco",
-    "Nadia",
-    "Omar",
-    "Priya",
-]
-LAST = [
-    "Smith",
-    "Novak",
-    "Garcia",
-    "Müller",
-    "Rossi",
-    "Kowalski",
-    "Tanaka",
-    "Dubois",
-    "Silva",
-    "Jensen",
-    "Okafor",
-    "Larsen",
-    "Ivanova",
-    "Moreau",
-]
+WORDS = (
+    "data model training corpus token pipeline quality filter language document source record table "
+    "snapshot partition lineage schema quarantine cluster worker batch stream index query retrieval "
+    "vector embedding shard version commit backfill schedule owner policy review customer support "
+    "product release feature account invoice network storage latency throughput memory process "
+    "thread kernel library "
+).split()
+FIRST = ("Alice Bruno Chen Dana Emil Fatima Goran Hana Ivan Julia Kenji Lena Marco Nadia Omar Priya ").split()
+LAST = (
+    "Smith Novak Garcia Müller Rossi Kowalski Tanaka Dubois Silva Jensen Okafor Larsen Ivanova Moreau "
+).split()
 OVERSIZED_BYTES = 1_100_000  # above the spec's validate.max_bytes (1,000,000)
 
 
