@@ -114,8 +114,11 @@ def stats(
     t.add_column("measure")
     t.add_column("value", justify="right")
     for k, v in result.items():
-        if k != "date":
-            t.add_row(k, json.dumps(v) if isinstance(v, dict) else f"{v:,}")
+        if k == "by_reason":
+            for reason, n in v.items():
+                t.add_row(f"  {reason}", f"{n:,}")
+        elif k != "date":
+            t.add_row(k, f"{v:,}")
     Console().print(t)
 
 
@@ -205,7 +208,7 @@ def history(
 def sample(
     out: Annotated[Path, typer.Option("--out", help="landing directory to write")],
     days: Annotated[int, typer.Option(help="number of days")] = 3,
-    first: Annotated[str, typer.Option(help="first day")] = "2026-11-20",
+    first: Annotated[str, typer.Option(help="first day")] = "2026-11-01",
     docs: Annotated[int, typer.Option(help="clean documents per source and day")] = 60,
 ) -> None:
     """Generate the bundled sample corpus (with duplicates, PII and malformed records) into a landing dir."""

@@ -167,5 +167,5 @@ def _write_lines(path: Path, lines: list[bytes]) -> None:
     path.write_bytes(b"\n".join(lines) + b"\n")
 
 
-def default_days(first: date = date(2026, 11, 20), n: int = 3) -> list[date]:
+def default_days(first: date = date(2026, 11, 1), n: int = 3) -> list[date]:
     return [first + timedelta(days=i) for i in range(n)]

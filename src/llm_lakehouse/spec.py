@@ -154,7 +154,11 @@ def load_spec(path: str | Path) -> PipelineSpec:
         raise SpecError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise SpecError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    if "path" in raw:
+        raise SpecError(f"{path}: path: not allowed in a spec (load_spec sets it to the file's location)")
     try:
-        return PipelineSpec(**raw, path=path)
+        # model_validate, not PipelineSpec(**raw): a non-string key (YAML reads `on:` as True) is reported
+        # as a validation error with its key instead of escaping as a TypeError.
+        return PipelineSpec.model_validate({**raw, "path": path})
     except ValidationError as exc:
         raise SpecError(_format(exc, path)) from None

@@ -12,6 +12,8 @@ from llm_lakehouse.tables import ALL_TABLES
 
 def spark_session(settings: Settings, app: str) -> SparkSession:
     settings.prepare()
+    # In-process sessions take the worker Python from PYSPARK_PYTHON, not from spark.pyspark.python.
+    os.environ["PYSPARK_PYTHON"] = settings.jobs_python
     builder = SparkSession.builder.appName(app)
     # Under spark-submit the master comes from the submit (the Airflow connection): don't override it.
     if "PYSPARK_GATEWAY_PORT" not in os.environ:

@@ -39,7 +39,9 @@ class Validate:
                 batch = mark(batch, pc.equal(err, code), "parse", code)
         text = batch.column("text")
         stripped = pc.utf8_trim_whitespace(text)
-        batch = mark(batch, pc.less(pc.utf8_length(stripped), self.p.min_chars), "validate", "empty_text")
+        # A null text (no parse error recorded) carries no text at all: empty, not kept with a null hash.
+        empty = pc.fill_null(pc.less(pc.utf8_length(stripped), self.p.min_chars), True)
+        batch = mark(batch, empty, "validate", "empty_text")
         nbytes = pc.binary_length(text)
         detail = pc.binary_join_element_wise(
             pc.cast(nbytes, pa.string()), pa.scalar(f" bytes > max_bytes {self.p.max_bytes}"), ""

@@ -1,0 +1,253 @@
+"""Airflow standalone for ``make run`` and the end-to-end tests: start, drive over REST, stop.
+
+Runs in the Airflow env. ``airflow standalone`` (SQLite metadata, LocalExecutor) is started in its own
+process group so that ``stop`` ends it and every child (scheduler, dag-processor, triggerer, API server,
+task processes) with one signal. Everything else goes through the public REST API, as a user's scripts
+would: token, pool, unpause, trigger, backfill, wait.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from llm_lakehouse.settings import REPO_ROOT, Settings, jobs_bin
+
+DAG_ID = "corpus_nightly"
+USER, PASSWORD = "admin", "admin"
+TERMINAL = {"success", "failed"}
+
+
+def interval(day: date) -> dict[str, str]:
+    """The data interval the nightly run of ``day`` covers (02:00 UTC to 02:00 UTC)."""
+    start = f"{day.isoformat()}T02:00:00Z"
+    return {
+        "logical_date": start,
+        "data_interval_start": start,
+        "data_interval_end": f"{(day + timedelta(days=1)).isoformat()}T02:00:00Z",
+    }
+
+
+def airflow_env(home: Path, port: int, settings: Settings) -> dict[str, str]:
+    home.mkdir(parents=True, exist_ok=True)
+    passwords = home / "simple_auth_manager_passwords.json"
+    passwords.write_text(json.dumps({USER: PASSWORD}))
+    return os.environ | settings.spark_env() | {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # The default (32) pre-forks ~2 GiB of workers; 4 is plenty for one DAG on 2 cores.
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+        "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": settings.spark_master}),
+        # spark-submit comes from the jobs env (the Airflow env's pyspark-client cannot run Spark 3.5).
+        "PATH": f"{jobs_bin(settings)}:{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+    }
+
+
+@dataclass
+class Airflow:
+    home: Path
+    port: int = 8080
+
+    @property
+    def url(self) -> str:
+        return f"http://localhost:{self.port}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "standalone.pid"
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    def start(self, settings: Settings | None = None) -> None:
+        settings = settings or Settings.from_env()
+        if self.running():
+            raise RuntimeError(f"Airflow already running (pid file {self.pid_file}); `make stop` first")
+        env = airflow_env(self.home, self.port, settings)
+        log = open(self.home / "standalone.log", "ab")  # noqa: SIM115 - handed to the child
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "airflow"), "standalone"],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.home,
+        )
+        self.pid_file.write_text(str(proc.pid))
+
+    def running(self) -> bool:
+        try:
+            os.killpg(int(self.pid_file.read_text()), 0)
+            return True
+        except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+            return False
+
+    def stop(self, timeout: float = 60) -> bool:
+        """SIGTERM to the whole process group (standalone ignores SIGINT), SIGKILL after ``timeout``."""
+        if not self.running():
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        pgid = int(self.pid_file.read_text())
+        os.killpg(pgid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.running():
+            time.sleep(0.5)
+        if self.running():
+            os.killpg(pgid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def wait_healthy(self, timeout: float = 240) -> dict[str, Any]:
+        """Waits until every component reports healthy (the endpoint answers 200 even when one is not)."""
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while time.monotonic() < deadline:
+            if not self.running():
+                raise RuntimeError(f"airflow standalone exited; see {self.home / 'standalone.log'}")
+            try:
+                last = self._request("GET", "/api/v2/monitor/health", auth=False)
+                parts = [last.get(k, {}).get("status") for k in ("metadatabase", "scheduler", "triggerer", "dag_processor")]
+                if all(p == "healthy" for p in parts):
+                    return last
+            except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
+                pass
+            time.sleep(2)
+        raise TimeoutError(f"Airflow not healthy after {timeout}s: {last}")
+
+    # -- REST ------------------------------------------------------------------------------------------
+    _token: str | None = None
+
+    def token(self) -> str:
+        if self._token is None:
+            body = self._request("POST", "/auth/token", {"username": USER, "password": PASSWORD}, auth=False)
+            self._token = body["access_token"]
+        return self._token
+
+    def _request(self, method: str, path: str, body: Any = None, auth: bool = True) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        req.add_header("Content-Type", "application/json")
+        if auth:
+            req.add_header("Authorization", f"Bearer {self.token()}")
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            raw = resp.read()
+        return json.loads(raw) if raw else None
+
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        try:
+            return self._request(method, path, body)
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")
+            raise RuntimeError(f"{method} {path} -> {exc.code}: {detail}") from None
+
+    def ensure_pool(self, name: str, slots: int = 1) -> None:
+        try:
+            self.api("PATCH", f"/api/v2/pools/{name}", {"name": name, "slots": slots})
+        except RuntimeError:
+            self.api("POST", "/api/v2/pools", {"name": name, "slots": slots, "description": "LLM Lakehouse Spark jobs"})
+
+    def wait_dag(self, dag_id: str = DAG_ID, timeout: float = 180) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                return self.api("GET", f"/api/v2/dags/{dag_id}")
+            except RuntimeError:
+                time.sleep(2)
+        errors = self.api("GET", "/api/v2/importErrors")
+        raise TimeoutError(f"DAG {dag_id} not parsed after {timeout}s; import errors: {errors}")
+
+    def unpause(self, dag_id: str = DAG_ID) -> None:
+        self.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+
+    def trigger(self, day: date, dag_id: str = DAG_ID) -> str:
+        """Starts the run that builds ``day``, with the same data interval its nightly run has."""
+        run = self.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"dag_run_id": f"manual__{day}__{time.time_ns()}", **interval(day)})
+        return run["dag_run_id"]
+
+    def backfill(self, first: date, last: date, dag_id: str = DAG_ID, reprocess: str = "completed") -> dict[str, Any]:
+        return self.api(
+            "POST",
+            "/api/v2/backfills",
+            {
+                "dag_id": dag_id,
+                "from_date": interval(first)["logical_date"],
+                "to_date": interval(last)["logical_date"],
+                "max_active_runs": 2,
+                "reprocess_behavior": reprocess,
+            },
+        )
+
+    def runs(self, dag_id: str = DAG_ID) -> list[dict[str, Any]]:
+        return self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=100&order_by=-run_after")["dag_runs"]
+
+    def wait_runs(self, run_ids: list[str], dag_id: str = DAG_ID, timeout: float = 900) -> dict[str, str]:
+        deadline = time.monotonic() + timeout
+        states: dict[str, str] = {}
+        while time.monotonic() < deadline:
+            states = {r: self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{r}")["state"] for r in run_ids}
+            if all(s in TERMINAL for s in states.values()):
+                return states
+            time.sleep(3)
+        raise TimeoutError(f"runs not finished after {timeout}s: {states}")
+
+    def backfill_runs(self, backfill_id: int, dag_id: str = DAG_ID) -> list[dict[str, Any]]:
+        return [r for r in self.runs(dag_id) if r.get("backfill_id") == backfill_id]
+
+
+def up(home: Path, port: int, spec_pool: str) -> Airflow:
+    """Starts Airflow (or reuses the one already running from this home) and readies the DAG."""
+    af = Airflow(home, port)
+    if not af.running():
+        af.start()
+    af.wait_healthy()
+    af.ensure_pool(spec_pool, 1)
+    af.wait_dag()
+    af.unpause()
+    return af
+
+
+def main(argv: list[str] | None = None) -> None:
+    from llm_lakehouse.spec import load_spec
+
+    p = argparse.ArgumentParser(prog="python -m llm_lakehouse.standalone")
+    p.add_argument("command", choices=["up", "down", "build"])
+    p.add_argument("--home", type=Path, default=Settings.from_env().home / "airflow")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--date", type=date.fromisoformat)
+    args = p.parse_args(argv)
+    af = Airflow(args.home.resolve(), args.port)
+    if args.command == "down":
+        print("stopped Airflow" if af.stop() else "Airflow was not running")
+        return
+    if args.command == "up":
+        spec = load_spec(REPO_ROOT / "pipelines" / f"{DAG_ID}.yaml")
+        started = time.monotonic()
+        up(af.home, af.port, spec.spark.pool)
+        print(f"Airflow healthy on {af.url} after {time.monotonic() - started:.0f}s; {DAG_ID} unpaused")
+        return
+    if args.date is None:
+        p.error("build needs --date")
+    run_id = af.trigger(args.date)
+    print(f"triggered {DAG_ID} for {args.date}: {run_id}", flush=True)
+    started = time.monotonic()
+    state = af.wait_runs([run_id])[run_id]
+    print(f"run {run_id}: {state} after {time.monotonic() - started:.0f}s")
+    if state != "success":
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
