@@ -23,8 +23,9 @@ cat <<INFO
 make run finished in $(( $(date +%s) - start )) s.
   Airflow UI   http://localhost:$PORT/dags/corpus_nightly   (user admin, password admin)
   Warehouse    $LAKEHOUSE_HOME/warehouse   (Iceberg catalog: $LAKEHOUSE_HOME/catalog.db, name "lakehouse")
-  More days    Trigger -> Backfill 2026-11-02 .. 2026-11-03 in the UI, or:
-               .venvs/airflow/bin/airflow backfill create --dag-id corpus_nightly --from-date 2026-11-02T02:00:00Z --to-date 2026-11-03T02:00:00Z
+  More days    Trigger -> Backfill 2026-11-02 02:00 .. 2026-11-03 02:00, "Missing and Errored Runs", or:
+               .venvs/airflow/bin/airflow backfill create --dag-id corpus_nightly --from-date 2026-11-02T02:00:00Z \
+                 --to-date 2026-11-03T02:00:00Z --reprocess-behavior failed
   Inspect      .venvs/jobs/bin/lakehouse stats --date $DAY --json | history silver.documents | export ...
   Stop         make stop
 INFO

@@ -64,6 +64,9 @@ def spark_task(spec: PipelineSpec, stage: str, settings: Settings | None = None)
         executor_memory=spec.spark.executor_memory,
         env_vars=settings.spark_env(),
         pool=spec.spark.pool,
+        # Silver dedups against every earlier day: day D must see day D-1's silver first, also in
+        # backfills that run several days at once.
+        depends_on_past=stage == "silver",
         outlets=[asset(settings, t) for t in STAGES[stage][1]],
         doc_md=f"Runs `spark_jobs/{STAGES[stage][0]}` for the run's logical day; writes {', '.join(STAGES[stage][1])}.",
     )
@@ -80,6 +83,8 @@ Built from `{spec.path}` (spec digest `{spec.digest()}`); owners: {", ".join(spe
 Each run builds the day of its data interval's start: landing `<landing>/<day>/<source>/` →
 `bronze.documents` → `silver.documents` (+ `silver.quarantine`) → `gold.training_documents`.
 Every write replaces exactly that day, so reruns and backfills (Trigger → Backfill) are idempotent.
+`silver` depends on the previous run (dedup against history needs day order): in a backfill choose
+**Missing and Errored Runs** or **All Runs**. A manual run at logical date L builds the day before L.
 
 **Sources**
 

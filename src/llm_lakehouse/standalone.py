@@ -43,23 +43,27 @@ def airflow_env(home: Path, port: int, settings: Settings) -> dict[str, str]:
     home.mkdir(parents=True, exist_ok=True)
     passwords = home / "simple_auth_manager_passwords.json"
     passwords.write_text(json.dumps({USER: PASSWORD}))
-    return os.environ | settings.spark_env() | {
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        # The default (32) pre-forks ~2 GiB of workers; 4 is plenty for one DAG on 2 cores.
-        "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
-        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
-        "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": settings.spark_master}),
-        # spark-submit comes from the jobs env (the Airflow env's pyspark-client cannot run Spark 3.5).
-        "PATH": f"{jobs_bin(settings)}:{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-    }
+    return (
+        os.environ
+        | settings.spark_env()
+        | {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            # The default (32) pre-forks ~2 GiB of workers; 4 is plenty for one DAG on 2 cores.
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+            "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": settings.spark_master}),
+            # spark-submit comes from the jobs env (the Airflow env's pyspark-client cannot run Spark 3.5).
+            "PATH": f"{jobs_bin(settings)}:{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+        }
+    )
 
 
 @dataclass
@@ -84,7 +88,11 @@ class Airflow:
         log = open(self.home / "standalone.log", "ab")  # noqa: SIM115 - handed to the child
         proc = subprocess.Popen(
             [str(Path(sys.executable).parent / "airflow"), "standalone"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.home,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=self.home,
         )
         self.pid_file.write_text(str(proc.pid))
 
@@ -119,7 +127,10 @@ class Airflow:
                 raise RuntimeError(f"airflow standalone exited; see {self.home / 'standalone.log'}")
             try:
                 last = self._request("GET", "/api/v2/monitor/health", auth=False)
-                parts = [last.get(k, {}).get("status") for k in ("metadatabase", "scheduler", "triggerer", "dag_processor")]
+                parts = [
+                    last.get(k, {}).get("status")
+                    for k in ("metadatabase", "scheduler", "triggerer", "dag_processor")
+                ]
                 if all(p == "healthy" for p in parts):
                     return last
             except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
@@ -157,7 +168,11 @@ class Airflow:
         try:
             self.api("PATCH", f"/api/v2/pools/{name}", {"name": name, "slots": slots})
         except RuntimeError:
-            self.api("POST", "/api/v2/pools", {"name": name, "slots": slots, "description": "LLM Lakehouse Spark jobs"})
+            self.api(
+                "POST",
+                "/api/v2/pools",
+                {"name": name, "slots": slots, "description": "LLM Lakehouse Spark jobs"},
+            )
 
     def wait_dag(self, dag_id: str = DAG_ID, timeout: float = 180) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -173,11 +188,24 @@ class Airflow:
         self.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
 
     def trigger(self, day: date, dag_id: str = DAG_ID) -> str:
-        """Starts the run that builds ``day``, with the same data interval its nightly run has."""
-        run = self.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"dag_run_id": f"manual__{day}__{time.time_ns()}", **interval(day)})
-        return run["dag_run_id"]
+        """Builds ``day`` with the data interval its nightly run has; reruns (clears) that run if it exists."""
+        start = interval(day)["logical_date"]
+        existing = self.api(
+            "GET", f"/api/v2/dags/{dag_id}/dagRuns?logical_date_gte={start}&logical_date_lte={start}"
+        )["dag_runs"]
+        if existing:
+            return self.clear(existing[0]["dag_run_id"], dag_id)
+        body = {"dag_run_id": f"manual__{day}__{time.time_ns()}", **interval(day)}
+        return self.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", body)["dag_run_id"]
 
-    def backfill(self, first: date, last: date, dag_id: str = DAG_ID, reprocess: str = "completed") -> dict[str, Any]:
+    def clear(self, run_id: str, dag_id: str = DAG_ID) -> str:
+        """Reruns every task of an existing run (the UI's Clear Run)."""
+        self.api("POST", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/clear", {"dry_run": False})
+        return run_id
+
+    def backfill(
+        self, first: date, last: date, dag_id: str = DAG_ID, reprocess: str = "completed"
+    ) -> dict[str, Any]:
         return self.api(
             "POST",
             "/api/v2/backfills",
@@ -203,8 +231,12 @@ class Airflow:
             time.sleep(3)
         raise TimeoutError(f"runs not finished after {timeout}s: {states}")
 
-    def backfill_runs(self, backfill_id: int, dag_id: str = DAG_ID) -> list[dict[str, Any]]:
-        return [r for r in self.runs(dag_id) if r.get("backfill_id") == backfill_id]
+    def runs_for(self, first: date, last: date, dag_id: str = DAG_ID) -> list[dict[str, Any]]:
+        """The runs building ``first``..``last`` (one per day: a run's logical date is its interval start)."""
+        lo, hi = interval(first)["logical_date"], interval(last)["logical_date"]
+        return self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns?logical_date_gte={lo}&logical_date_lte={hi}")[
+            "dag_runs"
+        ]
 
 
 def up(home: Path, port: int, spec_pool: str) -> Airflow:

@@ -1,0 +1,97 @@
+"""The ``lakehouse`` CLI as a user runs it: a real spark-submit per stage, then stats/export/tables/history."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CLI = str(Path(sys.executable).parent / "lakehouse")
+DAY = "2026-09-01"
+
+
+def run(home: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
+    env = os.environ | {"LAKEHOUSE_HOME": str(home)}
+    proc = subprocess.run([CLI, *args], capture_output=True, text=True, env=env, check=False)
+    if ok:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> tuple[Path, dict, Path]:
+    home = tmp_path_factory.mktemp("cli-home")
+    feed = tmp_path_factory.mktemp("my-feed")
+    (feed / "a.jsonl").write_bytes(
+        b'{"id": 1, "text": "First  document."}\n'
+        b'{"id": 2, "text": "Second document.", "lang": "en"}\n'
+        b'{"id": 3, "text": oops}\n'
+    )
+    (feed / "b.jsonl").write_bytes(
+        b'{"id": 4, "text": "First document."}\n'
+    )  # duplicate of 1 once normalized
+    proc = run(home, "build", "--date", DAY, "--source", str(feed))
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "bronze" in proc.stderr and "gold" in proc.stderr  # per-stage progress lines
+    return home, summary, feed
+
+
+def test_build_from_a_directory(built):
+    _, summary, _ = built
+    assert summary["bronze"] == 4
+    assert summary["silver"] == 2
+    assert summary["quarantine"] == 1 and summary["by_reason"]["malformed_json"] == 1
+    assert summary["duplicates"] == 1
+    assert summary["gold_documents"] == 2 and summary["gold_tokens"] > 4
+    assert summary["by_source"] == {"my_feed": 4}
+
+
+def test_stats_json_matches_the_build(built):
+    home, summary, _ = built
+    stats = json.loads(run(home, "stats", "--date", DAY, "--json").stdout)
+    for key in ("bronze", "silver", "quarantine", "duplicates", "gold_documents", "gold_tokens"):
+        assert stats[key] == summary[key], key
+
+
+def test_export_writes_rows_of_the_day(built, tmp_path):
+    home, _, _ = built
+    out = tmp_path / "silver.jsonl"
+    run(home, "export", "silver.documents", "--date", DAY, "--out", str(out))
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["text"] for r in rows) == ["First document.", "Second document."]
+    assert {r["dt"] for r in rows} == {DAY}
+    qout = tmp_path / "q.jsonl"
+    run(home, "export", "silver.quarantine", "--date", DAY, "--out", str(qout))
+    q = {r["reason"]: r for r in map(json.loads, qout.read_text().splitlines())}
+    assert base64.b64decode(q["malformed_json"]["raw"]) == b'{"id": 3, "text": oops}'
+    assert q["exact_duplicate"]["duplicate_of"] == "my_feed/1"
+
+
+def test_tables_and_history(built):
+    home, _, _ = built
+    listing = run(home, "tables").stdout
+    for t in ("bronze.documents", "silver.documents", "silver.quarantine", "gold.training_doc"):
+        assert t in listing
+    hist = json.loads(run(home, "history", "silver.documents", "--json").stdout)
+    assert hist and all({"snapshot_id", "committed_at", "operation", "summary"} <= set(h) for h in hist)
+    assert hist[-1]["summary"]["added-records"] == "2"
+
+
+def test_clear_errors(built, tmp_path):
+    home, _, _ = built
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "name: x\ndescription: d\nowners: [a]\nstart_date: 2026-01-01\nsources: [{name: web, format: csv}]\n"
+        "silver: {pipes: [{pipe: content_hash}]}\n"
+    )
+    proc = run(home, "build", "--date", DAY, "--spec", str(bad), ok=False)
+    assert proc.returncode == 2 and str(bad) in proc.stderr and "sources.0.format" in proc.stderr
+    proc = run(home, "export", "gold.nope", "--date", DAY, "--out", str(tmp_path / "x"), ok=False)
+    assert proc.returncode != 0 and "unknown table" in proc.stderr
+    proc = run(home, "stats", "--date", "2026-13-01", ok=False)
+    assert proc.returncode != 0 and "YYYY-MM-DD" in proc.stderr
