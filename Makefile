@@ -4,7 +4,7 @@ JOBS := .venvs/jobs/bin
 AIRFLOW := .venvs/airflow/bin
 export LAKEHOUSE_HOME ?= $(CURDIR)/var
 
-.PHONY: setup run stop test test-jobs test-airflow lint sample clean
+.PHONY: setup run stop test test-jobs test-airflow lint sample clean up down
 
 setup:            ## install Debian packages, both envs, the Iceberg and JDBC jars
 	bash scripts/setup.sh
@@ -32,3 +32,9 @@ sample:           ## regenerate the bundled sample corpus into the landing zone
 
 clean: stop
 	rm -rf var build .venvs
+
+up:               ## build the images and start the compose stack (PostgreSQL, Airflow, Spark); needs .env
+	docker compose up -d --build
+
+down:             ## stop the compose stack; its volumes stay (`docker compose down -v` deletes the data)
+	docker compose down

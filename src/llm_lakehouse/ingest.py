@@ -53,6 +53,8 @@ def record_row(source: Source, obj: Any, raw: bytes, file: str, line: int) -> di
         rid, text = obj.get(source.id_field), obj.get(source.text_field)
         if rid is None:
             error = f"missing_field:{source.id_field}"
+        elif rid == "":
+            error = f"empty_field:{source.id_field}"
         elif not isinstance(rid, str | int) or isinstance(rid, bool):
             error = f"wrong_type:{source.id_field}:{_type_name(rid)}"
         elif text is None:
@@ -63,12 +65,12 @@ def record_row(source: Source, obj: Any, raw: bytes, file: str, line: int) -> di
             row["record_id"] = str(rid)
             row["doc_id"] = f"{source.name}/{rid}"
             row["text"] = text
+            used = {source.id_field, source.text_field}
             ctype = obj.get("content_type")
             if isinstance(ctype, str) and ctype:
                 row["content_type"] = ctype
-            rest = {
-                k: v for k, v in obj.items() if k not in (source.id_field, source.text_field, "content_type")
-            }
+                used.add("content_type")
+            rest = {k: v for k, v in obj.items() if k not in used}
             row["metadata"] = json.dumps(rest, sort_keys=True, ensure_ascii=False, default=str)
     if error:
         row["parse_error"] = error
@@ -79,6 +81,8 @@ def record_row(source: Source, obj: Any, raw: bytes, file: str, line: int) -> di
 def jsonl_rows(source: Source, data: Iterable[bytes], file: str) -> Iterator[dict[str, Any]]:
     for lineno, line in enumerate(data, start=1):
         line = line.rstrip(b"\r\n")
+        if lineno == 1:
+            line = line.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark is not part of the record
         if not line.strip():
             continue
         try:
@@ -148,4 +152,9 @@ def list_files(root: str, source: Source) -> list[str]:
     fs, base = pafs.FileSystem.from_uri(root) if "://" in root else (pafs.LocalFileSystem(), root)
     infos = fs.get_file_info(pafs.FileSelector(f"{base}/{source.name}", allow_not_found=True, recursive=True))
     scheme = root.split("://", 1)[0] + "://" if "://" in root else ""
-    return sorted(scheme + i.path for i in infos if i.type == pafs.FileType.File and i.path.endswith(suffix))
+    # Hidden and underscore files (.crc, _SUCCESS, editors' temp files) are not data, as in Spark and Hive.
+    return sorted(
+        scheme + i.path
+        for i in infos
+        if i.type == pafs.FileType.File and i.path.endswith(suffix) and not i.base_name.startswith((".", "_"))
+    )

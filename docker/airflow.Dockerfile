@@ -1,0 +1,66 @@
+# Airflow 3.3 for docker-compose.yml and the Helm chart (which expects the apache/airflow image's layout:
+# uid 50000, gid 0, AIRFLOW_HOME=/opt/airflow, /entrypoint). Build context: the repository root.
+#
+# Two envs, as scripts/setup.sh makes them (STACK.md): Airflow in /opt/airflow-venv, the Spark-jobs env in
+# /opt/jobs-venv. The Spark provider 6.x pulls pyspark-client 4.x, which overwrites pyspark 3.5 when they share
+# an env; the provider only needs a `spark-submit` on PATH, and that comes from the jobs env.
+FROM python:3.11-slim-bookworm
+
+# Java runs the Spark driver: with the LocalExecutor, tasks spark-submit in client mode from this container.
+# The JDBC drivers are the ones scripts/setup.sh copies into build/jars. curl serves the healthchecks.
+# (The man1 folder: the JRE's postinst writes there and slim images delete it.)
+RUN mkdir -p /usr/share/man/man1 \
+ && apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      openjdk-17-jre-headless libpostgresql-jdbc-java libxerial-sqlite-jdbc-java curl \
+ && rm -rf /var/lib/apt/lists/*
+
+ARG UV_VERSION=0.13.9
+ENV UV_NO_CACHE=1 UV_PYTHON_DOWNLOADS=never
+RUN pip install --no-cache-dir "uv==${UV_VERSION}"
+
+WORKDIR /opt/lakehouse
+COPY requirements/ requirements/
+# The metadata DB is PostgreSQL here: Airflow needs both psycopg2 and asyncpg for it (STACK.md).
+RUN uv venv -q -p python3.11 /opt/airflow-venv \
+ && uv pip install -q -p /opt/airflow-venv/bin/python -r requirements/airflow.txt \
+      "psycopg2-binary==2.9.13" "asyncpg==0.32.0" \
+ && uv venv -q -p python3.11 /opt/jobs-venv \
+ && uv pip install -q -p /opt/jobs-venv/bin/python -r requirements/jobs.txt \
+ && /opt/jobs-venv/bin/python -c "import pyspark, sys; sys.exit(0 if pyspark.__version__.startswith('3.5') else 'pyspark is ' + pyspark.__version__)"
+
+# The Iceberg runtime jar and the JDBC drivers, exactly as scripts/setup.sh gathers them into build/jars.
+RUN mkdir -p /opt/jars \
+ && cp "$(/opt/jobs-venv/bin/python -c "import importlib.resources as r; print(r.files('snowpark_connect_deps_iceberg') / 'jars' / 'iceberg-spark-runtime-3.5_2.12-1.10.2.jar')")" /opt/jars/ \
+ && cp -L /usr/share/java/sqlite-jdbc.jar /usr/share/java/postgresql.jar /opt/jars/
+
+# The project, editable in both envs as in scripts/setup.sh: settings.REPO_ROOT is then /opt/lakehouse, where
+# dags/, pipelines/ and spark_jobs/ are. plugins/ is not in git while empty, hence mkdir.
+COPY pyproject.toml ./
+COPY src/ src/
+COPY dags/ dags/
+COPY pipelines/ pipelines/
+COPY spark_jobs/ spark_jobs/
+RUN mkdir -p plugins \
+ && uv pip install -q -p /opt/airflow-venv/bin/python --no-deps -e . \
+ && uv pip install -q -p /opt/jobs-venv/bin/python --no-deps -e .
+
+# The official Helm chart's probes run `/entrypoint airflow jobs check ...`; nothing needs wrapping here.
+RUN printf '#!/bin/sh\nexec "$@"\n' > /entrypoint && chmod 0755 /entrypoint
+
+# uid 50000 / gid 0 like apache/airflow (the chart runs pods so). Mount points are created here, owned by that
+# user, so that empty named volumes mounted on them start writable; the Spark image does the same.
+RUN useradd --uid 50000 --gid 0 --home-dir /opt/airflow --create-home airflow \
+ && mkdir -p /opt/airflow/logs /warehouse /lakehouse/landing \
+ && chown -R 50000:0 /opt/airflow /warehouse /lakehouse \
+ && chmod -R g+rwX /opt/airflow /warehouse /lakehouse
+
+# airflow and python from the Airflow env first; spark-submit exists only in the jobs env.
+ENV PATH=/opt/airflow-venv/bin:/opt/jobs-venv/bin:$PATH \
+    AIRFLOW_HOME=/opt/airflow \
+    LAKEHOUSE_HOME=/lakehouse \
+    LAKEHOUSE_JARS_DIR=/opt/jars \
+    LAKEHOUSE_JOBS_PYTHON=/opt/jobs-venv/bin/python
+USER 50000
+WORKDIR /opt/airflow
+CMD ["airflow", "version"]

