@@ -11,6 +11,7 @@ nothing).
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,11 +49,14 @@ class Settings:
         jobs_python = env.get("LAKEHOUSE_JOBS_PYTHON") or str(
             REPO_ROOT / ".venvs" / "jobs" / "bin" / "python"
         )
-        extra = {
-            k[len("LAKEHOUSE_SPARK_CONF__") :].lower().replace("__", "."): v
-            for k, v in env.items()
-            if k.startswith("LAKEHOUSE_SPARK_CONF__")
-        }
+        try:
+            extra = json.loads(env.get("LAKEHOUSE_SPARK_CONF") or "{}")
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"LAKEHOUSE_SPARK_CONF: expected a JSON object of Spark properties: {exc}"
+            ) from None
+        if not isinstance(extra, dict):
+            raise ValueError("LAKEHOUSE_SPARK_CONF: expected a JSON object of Spark properties")
         return cls(
             home=home,
             catalog_name=env.get("LAKEHOUSE_CATALOG_NAME", "lakehouse"),
@@ -62,7 +66,7 @@ class Settings:
             jars_dir=Path(env.get("LAKEHOUSE_JARS_DIR") or REPO_ROOT / "build" / "jars").resolve(),
             jobs_python=jobs_python,
             spark_master=env.get("LAKEHOUSE_SPARK_MASTER", "local[*]"),
-            spark_extra=extra,
+            spark_extra={str(k): str(v) for k, v in extra.items()},
         )
 
     @property

@@ -218,9 +218,6 @@ class Airflow:
             },
         )
 
-    def runs(self, dag_id: str = DAG_ID) -> list[dict[str, Any]]:
-        return self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=100&order_by=-run_after")["dag_runs"]
-
     def wait_runs(self, run_ids: list[str], dag_id: str = DAG_ID, timeout: float = 900) -> dict[str, str]:
         deadline = time.monotonic() + timeout
         states: dict[str, str] = {}

@@ -26,7 +26,8 @@ def run(home: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory) -> tuple[Path, dict, Path]:
     home = tmp_path_factory.mktemp("cli-home")
-    feed = tmp_path_factory.mktemp("my-feed")
+    feed = tmp_path_factory.mktemp("cli-src") / "my-feed"  # the directory's name names the source
+    feed.mkdir()
     (feed / "a.jsonl").write_bytes(
         b'{"id": 1, "text": "First  document."}\n'
         b'{"id": 2, "text": "Second document.", "lang": "en"}\n'

@@ -92,7 +92,7 @@ def env_example() -> dict[str, str]:
 
 
 def settings_vars() -> set[str]:
-    """The LAKEHOUSE_* variables settings.py reads (LAKEHOUSE_SPARK_CONF__ is a prefix)."""
+    """The LAKEHOUSE_* variables settings.py reads."""
     source = (REPO_ROOT / "src" / "llm_lakehouse" / "settings.py").read_text()
     return set(re.findall(r'"(LAKEHOUSE_[A-Z_]+)"', source))
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from llm_lakehouse.jobs.common import read_day, replace_day, stamp
@@ -103,6 +103,17 @@ def dedup(
     )
 
 
+def _quarantined(rows: DataFrame, reason: str, detail: Column) -> DataFrame:
+    """Kept rows that dedup rejects, shaped like the rows the pipes dropped."""
+    cols = [c for c in rows.columns if not c.startswith("drop_") and c != "id_clash"]
+    return rows.select(
+        *cols,
+        F.lit("dedup").alias("drop_stage"),
+        F.lit(reason).alias("drop_reason"),
+        detail.alias("drop_detail"),
+    )
+
+
 def refine_day(
     spark: SparkSession, spec: PipelineSpec, settings: Settings, day: date, run_id: str
 ) -> dict[str, Any]:
@@ -114,17 +125,15 @@ def refine_day(
         dropped = marked.where(F.col("drop_reason").isNotNull()).select(
             "*", F.lit(None).cast("string").alias("duplicate_of")
         )
-        duplicates = checked.where(F.col("duplicate_of").isNotNull()).select(
-            *[c for c in checked.columns if not c.startswith("drop_") and c != "id_clash"],
-            F.lit("dedup").alias("drop_stage"),
-            F.lit(DUPLICATE).alias("drop_reason"),
-            F.concat(F.lit("same content_hash as "), F.col("duplicate_of")).alias("drop_detail"),
+        duplicates = _quarantined(
+            checked.where(F.col("duplicate_of").isNotNull()),
+            DUPLICATE,
+            F.concat(F.lit("same content_hash as "), F.col("duplicate_of")),
         )
-        clashes = checked.where(F.col("id_clash")).select(
-            *[c for c in checked.columns if not c.startswith("drop_") and c != "id_clash"],
-            F.lit("dedup").alias("drop_stage"),
-            F.lit("duplicate_doc_id").alias("drop_reason"),
-            F.lit("another text with this doc_id is kept this day").alias("drop_detail"),
+        clashes = _quarantined(
+            checked.where(F.col("id_clash")),
+            "duplicate_doc_id",
+            F.lit("another text with this doc_id is kept this day"),
         )
         quarantine = (
             dropped.unionByName(duplicates)
