@@ -33,8 +33,8 @@ def dag_kwargs(spec: PipelineSpec) -> dict[str, Any]:
         "dag_id": spec.name,
         "description": spec.description,
         "schedule": CronDataIntervalTimetable(spec.schedule, timezone="UTC"),
-        "start_date": pendulum.instance(
-            pendulum.datetime(spec.start_date.year, spec.start_date.month, spec.start_date.day, tz="UTC")
+        "start_date": pendulum.datetime(
+            spec.start_date.year, spec.start_date.month, spec.start_date.day, tz="UTC"
         ),
         "catchup": False,
         "max_active_runs": spec.max_active_runs,
