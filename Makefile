@@ -33,8 +33,8 @@ sample:           ## regenerate the bundled sample corpus into the landing zone
 clean: stop
 	rm -rf var build .venvs
 
-up:               ## build the images and start the compose stack (PostgreSQL, Airflow, Spark); needs .env
-	docker compose up -d --build
+up:               ## build the images and start the compose stack (Airflow, Spark, MinIO, Iceberg REST, DataHub); needs .env
+	docker compose -p llm-lakehouse up -d --build
 
 down:             ## stop the compose stack; its volumes stay (`docker compose down -v` deletes the data)
-	docker compose down
+	docker compose -p llm-lakehouse down

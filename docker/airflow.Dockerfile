@@ -6,7 +6,8 @@
 # an env; the provider only needs a `spark-submit` on PATH, and that comes from the jobs env.
 FROM python:3.11-slim-bookworm
 
-# Java runs the Spark driver: with the LocalExecutor, tasks spark-submit in client mode from this container.
+# Java runs the Spark driver: Celery workers (LocalExecutor: the scheduler) spark-submit in client mode
+# from this container.
 # The JDBC drivers are the ones scripts/setup.sh copies into build/jars. curl serves the healthchecks.
 # (The man1 folder: the JRE's postinst writes there and slim images delete it.)
 RUN mkdir -p /usr/share/man/man1 \
@@ -21,10 +22,11 @@ RUN pip install --no-cache-dir "uv==${UV_VERSION}"
 
 WORKDIR /opt/lakehouse
 COPY requirements/ requirements/
-# The metadata DB is PostgreSQL here: Airflow needs both psycopg2 and asyncpg for it (STACK.md).
+# The metadata DB is PostgreSQL here: Airflow needs both psycopg2 and asyncpg for it (STACK.md). The
+# CeleryExecutor of docker-compose.yml and the Helm chart needs the Celery provider (it brings celery[redis]).
 RUN uv venv -q -p python3.11 /opt/airflow-venv \
  && uv pip install -q -p /opt/airflow-venv/bin/python -r requirements/airflow.txt \
-      "psycopg2-binary==2.9.13" "asyncpg==0.32.0" \
+      "psycopg2-binary==2.9.13" "asyncpg==0.32.0" "apache-airflow-providers-celery==3.26.0" \
  && uv venv -q -p python3.11 /opt/jobs-venv \
  && uv pip install -q -p /opt/jobs-venv/bin/python -r requirements/jobs.txt \
  && /opt/jobs-venv/bin/python -c "import pyspark, sys; sys.exit(0 if pyspark.__version__.startswith('3.5') else 'pyspark is ' + pyspark.__version__)"
@@ -33,6 +35,18 @@ RUN uv venv -q -p python3.11 /opt/airflow-venv \
 RUN mkdir -p /opt/jars \
  && cp "$(/opt/jobs-venv/bin/python -c "import importlib.resources as r; print(r.files('snowpark_connect_deps_iceberg') / 'jars' / 'iceberg-spark-runtime-3.5_2.12-1.10.2.jar')")" /opt/jars/ \
  && cp -L /usr/share/java/sqlite-jdbc.jar /usr/share/java/postgresql.jar /opt/jars/
+
+# Iceberg's S3FileIO (s3:// warehouses) and the AWS SDK v2 it needs: iceberg-aws-bundle, which no PyPI package
+# carries, so the image downloads it from Maven Central at build time (the only download outside PyPI/Debian;
+# these Dockerfiles build on a machine that reaches Maven). Same version as the runtime jar; checked against a
+# pinned sha256 and against Maven Central's own .sha1.
+ARG ICEBERG_VERSION=1.10.2
+ARG ICEBERG_AWS_BUNDLE_SHA256=a2395ab49bf87e971e5588db644194ac18e9c0e0b44a7ad5a422a97648a38415
+RUN url="https://repo1.maven.org/maven2/org/apache/iceberg/iceberg-aws-bundle/${ICEBERG_VERSION}/iceberg-aws-bundle-${ICEBERG_VERSION}.jar" \
+ && jar="/opt/jars/iceberg-aws-bundle-${ICEBERG_VERSION}.jar" \
+ && curl -fsSL --retry 4 -o "$jar" "$url" \
+ && echo "${ICEBERG_AWS_BUNDLE_SHA256}  $jar" | sha256sum -c - \
+ && echo "$(curl -fsSL --retry 4 "$url.sha1")  $jar" | sha1sum -c -
 
 # The project, editable in both envs as in scripts/setup.sh: settings.REPO_ROOT is then /opt/lakehouse, where
 # dags/, pipelines/ and spark_jobs/ are. plugins/ is not in git while empty, hence mkdir.

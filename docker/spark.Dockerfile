@@ -1,4 +1,4 @@
-# Spark 3.5 for the standalone cluster in docker-compose.yml (master, worker) and for Spark-on-Kubernetes
+# Spark 3.5 for the standalone cluster in docker-compose.yml (master, workers, the GPU worker) and for Spark-on-Kubernetes
 # executors (Helm chart). Spark itself is the one pip's pyspark 3.5.9 ships (bin/, jars/): no separate
 # distribution, so driver and executors run the very same build. Build context: the repository root.
 FROM python:3.11-slim-bookworm
@@ -29,6 +29,18 @@ RUN mkdir -p /opt/jars \
  && cp "$(/opt/jobs-venv/bin/python -c "import importlib.resources as r; print(r.files('snowpark_connect_deps_iceberg') / 'jars' / 'iceberg-spark-runtime-3.5_2.12-1.10.2.jar')")" /opt/jars/ \
  && cp -L /usr/share/java/sqlite-jdbc.jar /usr/share/java/postgresql.jar /opt/jars/
 
+# Iceberg's S3FileIO (s3:// warehouses) and the AWS SDK v2 it needs: iceberg-aws-bundle, which no PyPI package
+# carries, so the image downloads it from Maven Central at build time (the only download outside PyPI/Debian;
+# these Dockerfiles build on a machine that reaches Maven). Same version as the runtime jar; checked against a
+# pinned sha256 and against Maven Central's own .sha1.
+ARG ICEBERG_VERSION=1.10.2
+ARG ICEBERG_AWS_BUNDLE_SHA256=a2395ab49bf87e971e5588db644194ac18e9c0e0b44a7ad5a422a97648a38415
+RUN url="https://repo1.maven.org/maven2/org/apache/iceberg/iceberg-aws-bundle/${ICEBERG_VERSION}/iceberg-aws-bundle-${ICEBERG_VERSION}.jar" \
+ && jar="/opt/jars/iceberg-aws-bundle-${ICEBERG_VERSION}.jar" \
+ && curl -fsSL --retry 4 -o "$jar" "$url" \
+ && echo "${ICEBERG_AWS_BUNDLE_SHA256}  $jar" | sha256sum -c - \
+ && echo "$(curl -fsSL --retry 4 "$url.sha1")  $jar" | sha1sum -c -
+
 # The project in the jobs env: UDF code (pipes, mapInArrow functions) is unpickled and imported by the
 # executors' Python workers, which must find llm_lakehouse themselves (STACK.md).
 COPY pyproject.toml ./
@@ -38,6 +50,9 @@ COPY pipelines/ pipelines/
 RUN uv pip install -q -p /opt/jobs-venv/bin/python --no-deps -e .
 
 COPY docker/spark-entrypoint.sh /opt/spark-entrypoint.sh
+# GPU discovery for Spark's resource scheduling: the GPU worker in docker-compose.yml
+# (spark.worker.resource.gpu.discoveryScript) and GPU executor pods on Kubernetes.
+COPY docker/spark-gpu-discovery.sh /opt/spark-gpu/getGpusResources.sh
 
 # uid 50000 / gid 0 like the Airflow image: driver (Airflow) and executors (here) write the same warehouse
 # files. Mount points are created here, owned by that user, so empty named volumes start writable.

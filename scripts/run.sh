@@ -5,6 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venvs/jobs/bin/lakehouse ] && [ -x .venvs/airflow/bin/airflow ] || { echo "run 'make setup' first" >&2; exit 1; }
 export LAKEHOUSE_HOME=${LAKEHOUSE_HOME:-$PWD/var}
+# Lineage (issue 7): jobs write DataHub Lite under $LAKEHOUSE_HOME/datahub; the Airflow plugin a datahub-file
+# connection there (rest: LAKEHOUSE_DATAHUB_SINK=rest DATAHUB_GMS_URL=http://gms:8080 [DATAHUB_GMS_TOKEN=...]).
+export LAKEHOUSE_DATAHUB_SINK=${LAKEHOUSE_DATAHUB_SINK:-lite}
+eval "$(.venvs/airflow/bin/python -m llm_lakehouse.lineage.airflow_env)"
 DAY=${DAY:-2026-11-01}
 PORT=${PORT:-8080}
 start=$(date +%s)
@@ -27,5 +31,7 @@ make run finished in $(( $(date +%s) - start )) s.
                .venvs/airflow/bin/airflow backfill create --dag-id corpus_nightly --from-date 2026-11-02T02:00:00Z \
                  --to-date 2026-11-03T02:00:00Z --reprocess-behavior failed
   Inspect      .venvs/jobs/bin/lakehouse stats --date $DAY --json | history silver.documents | export ...
+  Lineage      .venvs/jobs/bin/lakehouse lineage gold.training_documents --column token_ids --upstream
+               .venvs/jobs/bin/lakehouse lineage lite ls /     (DataHub Lite; publish: lakehouse lineage publish --server URL)
   Stop         make stop
 INFO

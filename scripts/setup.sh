@@ -29,6 +29,9 @@ for env in jobs airflow; do
   uv pip install -q -p ".venvs/$env/bin/python" -r "requirements/$env.txt"
   uv pip install -q -p ".venvs/$env/bin/python" --no-deps -e .
 done
+# Helm's own lint/template engine for the chart tests (tests/jobs/test_deploy_files.py). helm-sdkpy declares
+# Python >= 3.12 but its wheel is a Go library plus ctypes glue that runs on 3.11; it has no dependencies.
+uv pip install -q -p .venvs/jobs/bin/python --no-deps --python-version 3.12 "helm-sdkpy==0.1.32"
 # Guard against the pyspark-client overwrite (STACK.md): the jobs env must hold classic pyspark 3.5.
 .venvs/jobs/bin/python -c "import pyspark, sys; sys.exit(0 if pyspark.__version__.startswith('3.5') else 'pyspark is ' + pyspark.__version__)"
 

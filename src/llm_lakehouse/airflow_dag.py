@@ -2,7 +2,8 @@
 
 Each layer is one ``SparkSubmitOperator`` on the ``spark_default`` connection (``local[*]`` by default, a
 cluster master or ``k8s://`` by changing the connection alone), in a one-slot pool so Spark tasks never
-write the embedded catalog at the same time. The logical day processed is the start of the run's data
+write the embedded catalog at the same time. A stage the spec marks ``gpu: true`` goes to the Celery queue
+``gpu`` (GPU workers) with the GPU Spark conf; every other to ``default``. The logical day processed is the start of the run's data
 interval: the run that fires at 02:00 UTC on day D+1 builds day D.
 """
 
@@ -21,6 +22,9 @@ from llm_lakehouse.submit import STAGES, application, application_args
 
 DAY = "{{ data_interval_start | ds }}"
 RUN_ID = "{{ run_id }}"
+# Celery queues (docker-compose.yml and the Helm chart run a worker on each); LocalExecutor ignores them.
+DEFAULT_QUEUE = "default"
+GPU_QUEUE = "gpu"
 
 
 def asset(settings: Settings, ident: str) -> Asset:
@@ -50,20 +54,27 @@ def dag_kwargs(spec: PipelineSpec) -> dict[str, Any]:
     }
 
 
+def queue(spec: PipelineSpec, stage: str) -> str:
+    return GPU_QUEUE if spec.spark.wants_gpu(stage) else DEFAULT_QUEUE
+
+
 def spark_task(spec: PipelineSpec, stage: str, settings: Settings | None = None) -> SparkSubmitOperator:
     settings = settings or Settings.from_env()
+    gpu = spec.spark.wants_gpu(stage)
     return SparkSubmitOperator(
         task_id=stage,
         conn_id="spark_default",
         application=application(stage),
         application_args=application_args(spec, DAY, RUN_ID),
         name=f"{spec.name}.{stage}",
-        conf=settings.spark_conf(),
+        # conf is a templated field, shown as the task's Rendered Template: submit_conf holds no secret.
+        conf=settings.submit_conf() | (settings.gpu_conf() if gpu else {}),
         jars=",".join(str(j) for j in settings.jars()),
         driver_memory=spec.spark.driver_memory,
         executor_memory=spec.spark.executor_memory,
         env_vars=settings.spark_env(),
         pool=spec.spark.pool,
+        queue=queue(spec, stage),
         # Silver dedups against every earlier day: day D must see day D-1's silver first, also in
         # backfills that run several days at once.
         depends_on_past=stage == "silver",

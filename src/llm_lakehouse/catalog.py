@@ -11,20 +11,27 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.expressions import EqualTo
 from pyiceberg.table import Table as IcebergTable
 
 from llm_lakehouse.settings import Settings
-from llm_lakehouse.tables import ALL_TABLES, BRONZE, GOLD_TRAINING, QUARANTINE, SILVER, table
+from llm_lakehouse.tables import ALL_TABLES, BRONZE, GOLD_TRAINING, QUARANTINE, RUN_AUDIT, SILVER, table
 
-DUPLICATE_REASON = "exact_duplicate"
+DUPLICATE_REASONS = ("exact_duplicate", "near_duplicate")
 
 
-def open_catalog(settings: Settings | None = None) -> SqlCatalog:
+def open_catalog(settings: Settings | None = None) -> Catalog:
+    """The lakehouse catalog under the name Spark uses: SQL (SQLite/PostgreSQL) or an Iceberg REST catalog."""
     settings = settings or Settings.from_env()
     settings.prepare()
-    return SqlCatalog(settings.catalog_name, **settings.pyiceberg_properties())
+    props = settings.pyiceberg_properties()
+    if props["type"] == "sql":
+        return SqlCatalog(settings.catalog_name, **props)
+    # load_catalog merges ~/.pyiceberg.yaml and PYICEBERG_CATALOG__<NAME>__* under these properties (ours win).
+    # A REST catalog fetches the server's /v1/config when it is created.
+    return load_catalog(settings.catalog_name, **props)
 
 
 def load(catalog: SqlCatalog, ident: str) -> IcebergTable:
@@ -55,17 +62,30 @@ def day_stats(catalog: SqlCatalog, day: date) -> dict[str, Any]:
     if quarantine is not None and quarantine.num_rows:
         counts = pc.value_counts(quarantine.column("reason").combine_chunks())
         by_reason = {c["values"].as_py(): c["counts"].as_py() for c in counts}
-    duplicates = by_reason.get(DUPLICATE_REASON, 0)
+    duplicates = sum(by_reason.get(r, 0) for r in DUPLICATE_REASONS)
     return {
         "date": day.isoformat(),
         "bronze": bronze.num_rows if bronze is not None else 0,
         "silver": silver.num_rows if silver is not None else 0,
         "quarantine": sum(by_reason.values()) - duplicates,
         "duplicates": duplicates,
+        "near_duplicates": by_reason.get("near_duplicate", 0),
         "by_reason": dict(sorted(by_reason.items())),
         "gold_documents": gold.num_rows if gold is not None else 0,
         "gold_tokens": int(pc.sum(gold.column("n_tokens")).as_py() or 0) if gold is not None else 0,
     }
+
+
+def run_audit(catalog: SqlCatalog, day: date) -> list[dict[str, Any]]:
+    """The day's ``ops.run_audit`` step rows (not the per-reason ones), in job and step order."""
+    if RUN_AUDIT.ident not in existing(catalog):
+        return []
+    cols = ("job", "step", "docs_in", "docs_out", "docs_dropped", "bytes_in", "bytes_out", "wall_s", "cpu_s")
+    rows = read_day(catalog, RUN_AUDIT.ident, day, ("reason", *cols)).to_pylist()
+    order = {"bronze": 0, "silver": 1, "gold": 2}
+    # Arrow keeps write order within a job; sort only by job so pipe steps stay in chain order.
+    steps = [{k: r[k] for k in cols} for r in rows if r["reason"] is None]
+    return sorted(steps, key=lambda r: (order.get(r["job"], 9), r["step"] == "*"))
 
 
 def history(catalog: SqlCatalog, ident: str) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
+from llm_lakehouse.lineage.cli import app as lineage_app
 from llm_lakehouse.settings import REPO_ROOT, Settings
 from llm_lakehouse.spec import SpecError, load_spec
 
@@ -22,6 +23,7 @@ app = typer.Typer(
     help="LLM Lakehouse: bronze → silver → gold Iceberg tables for LLM corpora.", no_args_is_help=True
 )
 console = Console(stderr=True)
+app.add_typer(lineage_app, name="lineage")  # issue 7: lineage trees, publish to DataHub
 DEFAULT_SPEC = Path(os.environ.get("LAKEHOUSE_SPEC", REPO_ROOT / "pipelines" / "corpus_nightly.yaml"))
 
 SpecOpt = Annotated[Path, typer.Option("--spec", help="pipeline spec (YAML)")]
@@ -104,11 +106,13 @@ def stats(
     date_: DateOpt, as_json: Annotated[bool, typer.Option("--json", help="one JSON object")] = False
 ) -> None:
     """Counts of one date: bronze, silver, quarantine, duplicates, gold documents and tokens."""
-    from llm_lakehouse.catalog import day_stats, open_catalog
+    from llm_lakehouse.catalog import day_stats, open_catalog, run_audit
 
-    result = day_stats(open_catalog(), _day(date_))
+    cat = open_catalog()
+    result = day_stats(cat, _day(date_))
+    steps = run_audit(cat, _day(date_))
     if as_json:
-        print(json.dumps(result, sort_keys=True))
+        print(json.dumps({**result, "audit": steps}, sort_keys=True))
         return
     t = RichTable(title=f"lakehouse {result['date']}")
     t.add_column("measure")
@@ -120,6 +124,16 @@ def stats(
         elif k != "date":
             t.add_row(k, f"{v:,}")
     Console().print(t)
+    if steps:
+        a = RichTable(title="ops.run_audit: steps")
+        for c in ("job", "step", "in", "out", "dropped", "MB in", "MB out", "wall s", "cpu s"):
+            a.add_column(c, justify="left" if c in ("job", "step") else "right")
+        for r in steps:
+            mb = [f"{r[k] / 1e6:.2f}" if r[k] is not None else "" for k in ("bytes_in", "bytes_out")]
+            nums = [f"{r[k]:,}" if r[k] is not None else "" for k in ("docs_in", "docs_out", "docs_dropped")]
+            times = [f"{r[k]:.2f}" if r[k] is not None else "" for k in ("wall_s", "cpu_s")]
+            a.add_row(r["job"], r["step"], *nums, *mb, *times)
+        Console().print(a)
 
 
 def _jsonable(v: Any) -> Any:

@@ -15,6 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from llm_lakehouse.tables import SILVER, Table, with_columns
+
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -59,8 +61,12 @@ class PipeStep(_Strict):
 
 class Dedup(_Strict):
     exact: bool = True
-    # "history": a document equal to one kept on any earlier day is a duplicate too.
+    # Near-duplicates by MinHash LSH; the signature's parameters are the minhash pipe's.
+    near: bool = True
+    # "history": a document equal or near to one kept on any earlier day is a duplicate too.
     scope: Literal["day", "history"] = "history"
+    # silver.dedup_index is partitioned by key mod this: a day's lookup reads only the buckets it touches.
+    index_buckets: int = Field(64, ge=1, le=4096)
 
 
 class Silver(_Strict):
@@ -85,11 +91,22 @@ class Gold(_Strict):
     append_eos: bool = True
 
 
+class SparkStage(_Strict):
+    # A stage that wants a GPU runs on the Airflow `gpu` queue (GPU Celery workers) and adds
+    # LAKEHOUSE_SPARK_GPU_CONF (executor GPU resources) to its Spark conf; locally it runs on CPU.
+    gpu: bool = False
+
+
 class SparkSettings(_Strict):
     # Serializes Spark tasks: the embedded SQLite catalog takes one writer JVM at a time.
     pool: str = "lakehouse_spark"
     driver_memory: str = "1g"
     executor_memory: str = "1g"
+    # Per-stage settings by stage name (bronze, silver, gold, ...); a stage not listed takes the defaults.
+    stages: dict[str, SparkStage] = {}
+
+    def wants_gpu(self, stage: str) -> bool:
+        return self.stages.get(stage, SparkStage()).gpu
 
 
 class PipelineSpec(_Strict):
@@ -110,6 +127,14 @@ class PipelineSpec(_Strict):
     # Filled by load_spec: where the spec came from, so jobs can be pointed at the same file.
     path: Path | None = None
 
+    @model_validator(mode="after")
+    def _near_needs_minhash(self) -> PipelineSpec:
+        if self.dedup.near and "minhash" not in [p.pipe for p in self.silver.pipes]:
+            raise ValueError(
+                "dedup.near is true but silver.pipes has no minhash step (add it or set near: false)"
+            )
+        return self
+
     @field_validator("sources")
     @classmethod
     def _unique_sources(cls, sources: list[Source]) -> list[Source]:
@@ -127,6 +152,16 @@ class PipelineSpec(_Strict):
             if s.name == name:
                 return s
         raise KeyError(name)
+
+    def step(self, pipe: str) -> PipeStep | None:
+        """The silver step running ``pipe``, if the spec has one."""
+        return next((p for p in self.silver.pipes if p.pipe == pipe), None)
+
+    def silver_table(self) -> Table:
+        """silver.documents as this spec makes it: the base columns plus those its pipes add."""
+        from llm_lakehouse.pipes import pipe_columns
+
+        return with_columns(SILVER, pipe_columns([p.pipe for p in self.silver.pipes]))
 
     def digest(self) -> str:
         """Content hash of the spec as validated (not of the file's bytes): recorded with each run."""

@@ -41,6 +41,7 @@ def spark_submit_command(
         "--executor-memory",
         spec.spark.executor_memory,
     ]
-    for key, value in settings.spark_conf().items():
+    # No secret on the command line (ps shows it): the job's driver adds them from its environment.
+    for key, value in settings.submit_conf().items():
         cmd += ["--conf", f"{key}={value}"]
     return [*cmd, application(stage), *application_args(spec, day, run_id, extra)]

@@ -7,7 +7,8 @@ source). Tables are Iceberg format v2 with zstd Parquet files.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
 
@@ -19,12 +20,22 @@ _ARROW = {
     "BIGINT": pa.int64(),
     "DATE": pa.date32(),
     "TIMESTAMP": pa.timestamp("us", tz="UTC"),
+    "FLOAT": pa.float32(),
+    "DOUBLE": pa.float64(),
+    "BOOLEAN": pa.bool_(),
     "ARRAY<INT>": pa.list_(pa.int32()),
+    "ARRAY<BIGINT>": pa.list_(pa.int64()),
+    "MAP<STRING, INT>": pa.map_(pa.string(), pa.int32()),
 }
 
 
 def _quote(text: str) -> str:
     return text.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def column_ddl(col: tuple[str, str, str]) -> str:
+    name, sql_type, comment = col
+    return f"{name} {sql_type} COMMENT '{_quote(comment)}'"
 
 
 @dataclass(frozen=True)
@@ -40,7 +51,7 @@ class Table:
         return f"{self.layer}.{self.name}"
 
     def ddl(self, catalog: str) -> str:
-        cols = ",\n  ".join(f"{n} {t} COMMENT '{_quote(c)}'" for n, t, c in self.columns)
+        cols = ",\n  ".join(column_ddl(c) for c in self.columns)
         return (
             f"CREATE TABLE IF NOT EXISTS {catalog}.{self.ident} (\n  {cols}\n) USING iceberg\n"
             f"PARTITIONED BY ({', '.join(self.partition_by)})\nCOMMENT '{_quote(self.comment)}'\n"
@@ -105,7 +116,7 @@ SILVER = Table(
         ("run_id", "STRING", "silver run id"),
         ("processed_at", "TIMESTAMP", "when the silver job ran"),
     ),
-    comment="Cleaned, validated, exact-deduplicated documents",
+    comment="Cleaned, validated, deduplicated documents (columns the spec's pipes add follow n_chars)",
 )
 
 QUARANTINE = Table(
@@ -115,7 +126,11 @@ QUARANTINE = Table(
         ("doc_id", "STRING", "source-qualified document id"),
         ("source", "STRING", "landing feed name"),
         ("stage", "STRING", "pipe or step that dropped the record"),
-        ("reason", "STRING", "machine-readable reason, e.g. malformed_json, empty_text, exact_duplicate"),
+        (
+            "reason",
+            "STRING",
+            "machine-readable reason, e.g. malformed_json, quality:gopher_short_doc, near_duplicate",
+        ),
         ("detail", "STRING", "human-readable detail (signal value and threshold)"),
         ("duplicate_of", "STRING", "doc_id of the kept document this one duplicates"),
         ("source_file", "STRING", "pointer to the raw record: landing file"),
@@ -146,7 +161,57 @@ GOLD_TRAINING = Table(
     comment="Tokenized training documents",
 )
 
-ALL_TABLES = (BRONZE, SILVER, QUARANTINE, GOLD_TRAINING)
+
+def with_columns(base: Table, extra: Sequence[tuple[str, str, str]]) -> Table:
+    """``base`` plus columns declared by pipes (placed before the run columns); base columns win."""
+    have = set(base.column_names)
+    add = tuple(c for c in extra if c[0] not in have)
+    head = tuple(c for c in base.columns if c[0] not in RUN_COLUMNS)
+    tail = tuple(c for c in base.columns if c[0] in RUN_COLUMNS)
+    return replace(base, columns=head + add + tail)
+
+
+DEDUP_INDEX = Table(
+    "silver",
+    "dedup_index",
+    (
+        ("bucket", "INT", "key mod the spec's index buckets: lookups read only the buckets a day touches"),
+        ("band", "INT", "MinHash band number; -1 for the exact content hash"),
+        ("key", "BIGINT", "hash of the band's signature values, or the first 64 bits of content_hash"),
+        ("content_hash", "STRING", "SHA-256 of text (exact rows only), to confirm exact matches"),
+        ("doc_id", "STRING", "the kept silver document this key belongs to"),
+        ("dt", "DATE", "logical date of that document"),
+        ("run_id", "STRING", "silver run id"),
+        ("processed_at", "TIMESTAMP", "when the silver job ran"),
+    ),
+    partition_by=("bucket", "dt"),
+    comment="Exact and MinHash-band keys of every kept silver document, for deduplication against history",
+)
+
+RUN_AUDIT = Table(
+    "ops",
+    "run_audit",
+    (
+        ("job", "STRING", "bronze, silver or gold"),
+        ("step", "STRING", "pipe or job step; '*' for the whole job"),
+        ("reason", "STRING", "drop reason; null on a step's own row"),
+        ("docs_in", "BIGINT", "documents entering the step (still kept)"),
+        ("docs_out", "BIGINT", "documents the step kept"),
+        ("docs_dropped", "BIGINT", "documents the step dropped (for the reason, on reason rows)"),
+        ("bytes_in", "BIGINT", "UTF-8 bytes of text entering the step"),
+        ("bytes_out", "BIGINT", "UTF-8 bytes of text leaving the step"),
+        ("wall_s", "DOUBLE", "wall seconds, summed over the Python workers (job rows: the job's own)"),
+        ("cpu_s", "DOUBLE", "CPU seconds, summed over the Python workers (job rows: the driver's)"),
+        ("detail", "STRING", "step-specific figures as JSON (e.g. index rows and files read)"),
+        ("dt", "DATE", "logical date"),
+        ("run_id", "STRING", "run id"),
+        ("processed_at", "TIMESTAMP", "when the run wrote the row"),
+    ),
+    partition_by=("dt", "job"),
+    comment="Per-run accounting: documents and bytes in/out per step and per drop reason, with timings",
+)
+
+ALL_TABLES = (BRONZE, SILVER, QUARANTINE, DEDUP_INDEX, GOLD_TRAINING, RUN_AUDIT)
 TABLES = {t.ident: t for t in ALL_TABLES}
 
 
@@ -154,3 +219,53 @@ def table(ident: str) -> Table:
     if ident not in TABLES:
         raise KeyError(f"unknown table {ident!r}; expected one of {sorted(TABLES)}")
     return TABLES[ident]
+
+
+# --- Lineage: how each table derives from others, declared once, next to the tables. ---------------------
+# ``lineage/`` turns this into DataHub table- and column-level lineage. A column of a table listed here takes
+# the same-named column of its first upstream table (an identity edge) unless ``columns`` names its sources as
+# ``"<layer>.<table>.<column>"`` (a transform edge; ``()`` = computed by the job, no source column). Run
+# columns (``RUN_COLUMNS``) have no source. Columns that silver's pipes add derive from bronze ``text``
+# unless the pipe class says otherwise in a ``derived_from`` ClassVar ({column: (bronze column, ...)}).
+# Adding a column: nothing to do if it is copied under the same name, else one entry in ``columns``.
+@dataclass(frozen=True)
+class Lineage:
+    upstream: tuple[str, ...]
+    columns: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+LINEAGE: dict[str, Lineage] = {
+    "silver.documents": Lineage(
+        ("bronze.documents",),
+        {
+            "text": ("bronze.documents.text",),
+            "content_hash": ("bronze.documents.text",),
+            "n_chars": ("bronze.documents.text",),
+        },
+    ),
+    "silver.quarantine": Lineage(
+        ("bronze.documents", "silver.documents"),
+        {
+            "stage": (),
+            "reason": ("bronze.documents.parse_error", "bronze.documents.text"),
+            "detail": ("bronze.documents.parse_error", "bronze.documents.text"),
+            "duplicate_of": ("bronze.documents.doc_id", "silver.documents.doc_id"),
+        },
+    ),
+    "silver.dedup_index": Lineage(
+        ("silver.documents",),
+        {
+            "key": ("silver.documents.content_hash", "silver.documents.minhash"),
+            "bucket": ("silver.documents.content_hash", "silver.documents.minhash"),
+            "band": (),
+        },
+    ),
+    "gold.training_documents": Lineage(
+        ("silver.documents",),
+        {
+            "token_ids": ("silver.documents.text",),
+            "n_tokens": ("silver.documents.text",),
+            "tokenizer": (),
+        },
+    ),
+}

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from llm_lakehouse.lineage.airflow_env import plugin_env
 from llm_lakehouse.settings import REPO_ROOT, Settings, jobs_bin
 
 BASE = Path(tempfile.mkdtemp(prefix="llm-lakehouse-airflow-tests-"))
@@ -24,7 +25,11 @@ os.environ.update(
         "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": "local[*]"}),
     }
 )
+# DataHub (issue 7): the jobs' lineage to a file sink, the Airflow plugin to a datahub-file connection, both
+# under LAKEHOUSE_HOME/datahub (no GMS: nothing can time out).
+os.environ.setdefault("LAKEHOUSE_DATAHUB_SINK", "file")
 SETTINGS = Settings.from_env()
+os.environ.update(plugin_env(SETTINGS))
 os.environ["PATH"] = f"{jobs_bin(SETTINGS)}:{os.environ['PATH']}"
 LAKEHOUSE_CLI = str(Path(jobs_bin(SETTINGS)) / "lakehouse")
 ARTIFACTS = REPO_ROOT / "artifacts"

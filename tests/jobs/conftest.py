@@ -11,6 +11,8 @@ import pytest
 from llm_lakehouse.settings import REPO_ROOT, Settings
 
 SPEC_PATH = REPO_ROOT / "pipelines" / "corpus_nightly.yaml"
+# Jobs emit DataHub lineage at their end (issue 7): to a file under each test's LAKEHOUSE_HOME, not Lite.
+os.environ.setdefault("LAKEHOUSE_DATAHUB_SINK", "file")
 
 
 @pytest.fixture(scope="session")
@@ -20,11 +22,11 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def spark(settings: Settings) -> Iterator:
+def spark(settings: Settings, spec) -> Iterator:
     from llm_lakehouse.jobs.session import ensure_tables, spark_session
 
     session = spark_session(settings, "tests")
-    ensure_tables(session, settings)
+    ensure_tables(session, settings, spec)
     yield session
     session.stop()
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from llm_lakehouse.sample import _prose
 
 CLI = str(Path(sys.executable).parent / "lakehouse")
 DAY = "2026-09-01"
@@ -28,14 +31,12 @@ def built(tmp_path_factory) -> tuple[Path, dict, Path]:
     home = tmp_path_factory.mktemp("cli-home")
     feed = tmp_path_factory.mktemp("cli-src") / "my-feed"  # the directory's name names the source
     feed.mkdir()
-    (feed / "a.jsonl").write_bytes(
-        b'{"id": 1, "text": "First  document."}\n'
-        b'{"id": 2, "text": "Second document.", "lang": "en"}\n'
-        b'{"id": 3, "text": oops}\n'
-    )
-    (feed / "b.jsonl").write_bytes(
-        b'{"id": 4, "text": "First document."}\n'
-    )  # duplicate of 1 once normalized
+    rng = random.Random(1)
+    first, second = _prose(rng), _prose(rng)  # English prose that passes the spec's quality rules
+    lines = [{"id": 1, "text": first.replace(" ", "  ", 3)}, {"id": 2, "text": second, "lang": "en"}]
+    (feed / "a.jsonl").write_text("\n".join(json.dumps(r) for r in lines) + '\n{"id": 3, "text": oops}\n')
+    # A duplicate of 1 once normalized.
+    (feed / "b.jsonl").write_text(json.dumps({"id": 4, "text": first}) + "\n")
     proc = run(home, "build", "--date", DAY, "--source", str(feed))
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert "bronze" in proc.stderr and "gold" in proc.stderr  # per-stage progress lines
@@ -57,14 +58,20 @@ def test_stats_json_matches_the_build(built):
     stats = json.loads(run(home, "stats", "--date", DAY, "--json").stdout)
     for key in ("bronze", "silver", "quarantine", "duplicates", "gold_documents", "gold_tokens"):
         assert stats[key] == summary[key], key
+    jobs = {(r["job"], r["step"]): r for r in stats["audit"]}
+    assert jobs[("silver", "*")]["docs_in"] == summary["bronze"]
+    assert jobs[("gold", "*")]["docs_out"] == summary["gold_documents"]
+    assert ("silver", "validate") in jobs and ("bronze", "*") in jobs
 
 
 def test_export_writes_rows_of_the_day(built, tmp_path):
-    home, _, _ = built
+    home, _, feed = built
     out = tmp_path / "silver.jsonl"
     run(home, "export", "silver.documents", "--date", DAY, "--out", str(out))
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert sorted(r["text"] for r in rows) == ["First document.", "Second document."]
+    written = [json.loads(line)["text"] for line in (feed / "a.jsonl").read_text().splitlines()[1:2]]
+    written.append(json.loads((feed / "b.jsonl").read_text())["text"])
+    assert sorted(r["text"] for r in rows) == sorted(written)
     assert {r["dt"] for r in rows} == {DAY}
     qout = tmp_path / "q.jsonl"
     run(home, "export", "silver.quarantine", "--date", DAY, "--out", str(qout))

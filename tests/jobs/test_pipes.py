@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import random
 import unicodedata
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 import tiktoken
 from pydantic import ValidationError
 
+from llm_lakehouse import sample
 from llm_lakehouse.pipes import REGISTRY, build_chain, build_pipe
 from llm_lakehouse.pipes.base import DROP_COLUMNS, with_drop_columns
 from llm_lakehouse.spec import load_spec
@@ -23,6 +25,7 @@ ARABIC = "مرحبا بالعالم، هذا نص تجريبي."
 HEBREW = "שלום עולם, זה טקסט לדוגמה."
 MIXED = "Hello мир 世界 مرحبا שלום Ελλάδα हिन्दी 🙂 x²"
 JUNK = "\x00\x01\x02PK\x03\x04\x7f\x1b[31m\ufffd\ufffe junk"
+PROSE = sample._prose(random.Random(1))  # English prose that every spec rule keeps
 
 
 def make_batch(texts: list[str | None], parse_errors: list[str | None] | None = None) -> pa.RecordBatch:
@@ -61,8 +64,19 @@ def pre_dropped(texts: list[str | None]) -> pa.RecordBatch:
 # --------------------------------------------------------------------------------------------- validate
 
 
-def test_registry_names_the_four_pipes():
-    assert sorted(REGISTRY) == ["content_hash", "normalize", "tokenize", "validate"]
+def test_registry_names_the_pipes():
+    assert {
+        "validate",
+        "extract",
+        "fix_unicode",
+        "normalize",
+        "language",
+        "quality_signals",
+        "quality_filter",
+        "content_hash",
+        "tokenize",
+    } <= set(REGISTRY)
+    assert all(name == cls.name for name, cls in REGISTRY.items())
 
 
 def test_validate_keeps_usable_text_and_marks_nothing():
@@ -366,16 +380,17 @@ def spec_chain():
 
 def test_spec_chain_marks_every_row_and_deletes_none():
     rows = [
-        ("good", None, "keep"),
-        (unicodedata.normalize("NFD", "  Café  menu \r\n"), None, "keep"),
+        (PROSE, None, "keep"),
+        (unicodedata.normalize("NFD", "  Café  menu. " + PROSE + " \r\n"), None, "keep"),
         ("", None, "empty_text"),
         (" \t\n ", None, "empty_text"),
         ("x" * 1_100_000, None, "too_large"),
         (None, "malformed_json", "malformed_json"),
         (None, "invalid_utf8", "invalid_utf8"),
-        (ARABIC, None, "keep"),
-        (JUNK, None, "keep"),
-        ("the same line\n" * 1000, None, "keep"),
+        (ARABIC, None, "language:not_kept"),
+        (JUNK, None, "language:low_score"),
+        ((sample.REPEATED_LINE + "\n") * 1000, None, "quality:gopher_dup_line_frac"),
+        (sample.TOO_SHORT, None, "quality:gopher_short_doc"),
     ]
     batch = make_batch([r[0] for r in rows], [r[1] for r in rows])
     out = spec_chain()(batch)
@@ -390,9 +405,10 @@ def test_spec_chain_marks_every_row_and_deletes_none():
             assert h == sha(t)
         else:
             assert h is None
-    assert texts[1] == "Café menu"
-    assert hashes[1] == sha("Café menu")
-    assert texts[9] == "\n".join(["the same line"] * 1000)
+    assert texts[0] == PROSE
+    assert texts[1] == "Café menu. " + PROSE
+    assert hashes[1] == sha("Café menu. " + PROSE)
+    assert texts[9] == "\n".join([sample.REPEATED_LINE] * 1000)
     assert col(out, "drop_detail")[4] == "1100000 bytes > max_bytes 1000000"
 
 

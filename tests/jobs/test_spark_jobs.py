@@ -55,7 +55,9 @@ def test_counts_match_the_generator_ground_truth(built, settings):
         assert got["silver"] == truth["silver"]
         assert got["duplicates"] == truth["duplicates"]
         assert got["quarantine"] == truth["quarantine"]
-        assert {k: v for k, v in got["by_reason"].items() if k != "exact_duplicate"} == truth["by_reason"]
+        dedup_reasons = ("exact_duplicate", "near_duplicate")
+        assert {k: v for k, v in got["by_reason"].items() if k not in dedup_reasons} == truth["by_reason"]
+        assert got["near_duplicates"] == len(truth["near_duplicates"])
         assert got["gold_documents"] == got["silver"]
         assert got["gold_tokens"] > got["gold_documents"] * 10
 
@@ -102,6 +104,39 @@ def test_exact_duplicates_within_day_and_across_history(built, settings):
         for h in read_day(cat, "silver.documents", d, ("content_hash",)).column("content_hash").to_pylist()
     ]
     assert len(all_hashes) == len(set(all_hashes)), "a content hash is kept twice across days"
+
+
+def test_planted_near_duplicates_name_the_document_they_copy(built, settings):
+    manifest, _ = built
+    cat = open_catalog(settings)
+    for d in DAYS:
+        q = read_day(cat, "silver.quarantine", d).to_pylist()
+        near = {r["doc_id"]: r for r in q if r["reason"] == "near_duplicate"}
+        planted = {n["doc_id"]: n["duplicate_of"] for n in manifest["days"][d.isoformat()]["near_duplicates"]}
+        assert {k: r["duplicate_of"] for k, r in near.items()} == planted
+        assert all(r["stage"] == "dedup" and "minhash jaccard" in r["detail"] for r in near.values())
+
+
+def test_run_audit_accounts_for_every_record(built, spec, settings):
+    cat = open_catalog(settings)
+    for d in DAYS:
+        rows = read_day(cat, "ops.run_audit", d).to_pylist()
+        silver = [r for r in rows if r["job"] == "silver"]
+        whole = next(r for r in silver if r["step"] == "*")
+        stats = day_stats(cat, d)
+        assert (whole["docs_in"], whole["docs_out"]) == (stats["bronze"], stats["silver"])
+        assert whole["wall_s"] > 0 and whole["bytes_out"] > 0
+        by_reason = [r for r in silver if r["reason"] is not None]
+        assert sum(r["docs_dropped"] for r in by_reason) == stats["bronze"] - stats["silver"]
+        steps = {r["step"]: r for r in silver if r["reason"] is None and r["step"] != "*"}
+        assert list(steps)[: len(spec.silver.pipes)] == [p.pipe for p in spec.silver.pipes]
+        # Steps chain: what one pipe keeps is what the next one gets.
+        chain = [steps[p.pipe] for p in spec.silver.pipes]
+        assert chain[0]["docs_in"] == stats["bronze"]
+        for a, b in zip(chain, chain[1:], strict=False):
+            assert a["docs_out"] == b["docs_in"] and a["bytes_out"] == b["bytes_in"]
+        assert all(r["cpu_s"] >= 0 for r in chain)
+        assert {r["job"] for r in rows} >= {"silver"}
 
 
 def test_silver_text_is_normalized(built, settings):

@@ -59,14 +59,29 @@ call): fullnameOverride, else <release> if it contains the chart name "airflow",
 {{- end }}
 
 {{/*
-The Airflow scheduler's ServiceAccount. With the LocalExecutor, tasks run spark-submit in the scheduler pod
-and the Spark driver there creates the executor pods, so this account needs the Spark Role.
+The Airflow Celery workers' ServiceAccount (the official chart's <fullname>-worker). Their task processes run
+spark-submit in client mode, and the Spark driver there creates the executor pods: this account needs the Role.
 */}}
-{{- define "llm-lakehouse.airflowSchedulerServiceAccount" -}}
-{{- $sa := ((.Values.airflow | default dict).scheduler | default dict).serviceAccount | default dict }}
+{{- define "llm-lakehouse.airflowWorkerServiceAccount" -}}
+{{- $sa := ((.Values.airflow | default dict).workers | default dict).serviceAccount | default dict }}
 {{- if and (hasKey $sa "create") (not $sa.create) }}
 {{- default "default" $sa.name }}
 {{- else }}
-{{- default (printf "%s-scheduler" (include "llm-lakehouse.airflowFullname" .)) $sa.name }}
+{{- default (printf "%s-worker" (include "llm-lakehouse.airflowFullname" .)) $sa.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+Secret environment of every pod that runs Spark or pyiceberg: the S3 keys, read by the AWS SDKs' default chain
+(never a Spark property), and the DataHub token when one is set. Kept in Secrets created beforehand.
+*/}}
+{{- define "llm-lakehouse.secretEnv" -}}
+- name: AWS_ACCESS_KEY_ID
+  valueFrom: {secretKeyRef: {name: {{ .Values.lakehouse.s3.existingSecret }}, key: AWS_ACCESS_KEY_ID}}
+- name: AWS_SECRET_ACCESS_KEY
+  valueFrom: {secretKeyRef: {name: {{ .Values.lakehouse.s3.existingSecret }}, key: AWS_SECRET_ACCESS_KEY}}
+{{- with .Values.lakehouse.datahub.tokenSecret }}
+- name: DATAHUB_GMS_TOKEN
+  valueFrom: {secretKeyRef: {name: {{ . }}, key: token}}
 {{- end }}
 {{- end }}

@@ -14,8 +14,10 @@ from typing import Any
 
 import pyarrow as pa
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from llm_lakehouse.ingest import list_files, read_file
+from llm_lakehouse.jobs.audit import Clock, write_audit
 from llm_lakehouse.jobs.common import read_day, replace_day, stamp
 from llm_lakehouse.settings import Settings
 from llm_lakehouse.spec import PipelineSpec, Source
@@ -51,17 +53,49 @@ def ingest_day(
     input_dir: Path | None = None,
     source_name: str | None = None,
 ) -> dict[str, Any]:
+    clock = Clock()
     files = dir_files(input_dir, source_name) if input_dir else landing_files(spec, settings, day)
     tasks = spark.createDataFrame(
         [(s.model_dump_json(), uri) for s, uri in files], "source STRING, uri STRING"
     ).repartition(max(1, len(files)))
     rows = tasks.mapInArrow(_read_files, BRONZE.spark_schema(exclude=RUN_COLUMNS))
     replace_day(stamp(rows, day, run_id), BRONZE, settings, day)
-    by_source = {
-        r["source"]: r["count"]
-        for r in read_day(spark, BRONZE, settings, day).groupBy("source").count().collect()
-    }
-    return {"files": len(files), "bronze": sum(by_source.values()), "by_source": by_source}
+    counts = (
+        read_day(spark, BRONZE, settings, day)
+        .groupBy("source")
+        .agg(
+            F.count("*").alias("n"),
+            F.sum(F.col("parse_error").isNotNull().cast("int")).alias("failed"),
+            F.sum(F.coalesce(F.octet_length("text"), F.length("raw"))).alias("bytes"),
+        )
+        .collect()
+    )
+    by_source = {r["source"]: r["n"] for r in counts}
+    total = sum(by_source.values())
+    failed = sum(r["failed"] for r in counts)
+    audit = [
+        {
+            "step": f"source:{r['source']}",
+            "docs_in": r["n"],
+            "docs_out": r["n"],
+            "docs_dropped": 0,
+            "bytes_in": r["bytes"],
+        }
+        for r in counts
+    ]
+    audit.append(
+        {
+            "step": "*",
+            "docs_in": total,
+            "docs_out": total,
+            "docs_dropped": 0,
+            "bytes_in": sum(r["bytes"] or 0 for r in counts),
+            "wall_s": clock.wall(),
+            "detail": {"files": len(files), "unparseable_kept_in_bronze": failed},
+        }
+    )
+    write_audit(spark, settings, day, run_id, "bronze", audit)
+    return {"files": len(files), "bronze": total, "by_source": by_source}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -32,8 +32,15 @@ def replace_day(df: DataFrame, table: Table, settings: Settings, day: date) -> N
     ``overwritePartitions()`` would leave an emptied day's old rows in place). A job killed before the
     commit leaves the table's previous snapshot as it was.
     """
-    cols = table.column_names
-    df.select(*cols).writeTo(f"{settings.catalog_name}.{table.ident}").overwrite(day_filter(day))
+    replace_rows(df, table, settings, day)
+
+
+def replace_rows(
+    df: DataFrame, table: Table, settings: Settings, day: date, where: Column | None = None
+) -> None:
+    """``replace_day`` limited to the rows of ``day`` that also match ``where`` (a partition column)."""
+    cond = day_filter(day) if where is None else day_filter(day) & where
+    df.select(*table.column_names).writeTo(f"{settings.catalog_name}.{table.ident}").overwrite(cond)
 
 
 def read_day(spark: SparkSession, table: Table, settings: Settings, day: date) -> DataFrame:

@@ -72,10 +72,16 @@ def run_job(
     started = time.monotonic()
     with catalog_lock(settings):
         spark = spark_session(settings, f"{spec.name}.{stage}")
-        ensure_tables(spark, settings)
+        ensure_tables(spark, settings, spec)
         result = body(spark, spec, settings, args)
     result = {"stage": stage, "date": args.date.isoformat(), "run_id": args.run_id, **result}
     result["seconds"] = round(time.monotonic() - started, 2)
+    try:  # DataHub lineage (issue 7); it never fails a job: errors are logged only
+        from llm_lakehouse.lineage import emit_job_lineage
+
+        emit_job_lineage(spec, settings, stage, result)
+    except Exception as exc:
+        log.warning("lineage not emitted: %s", exc)
     print(RESULT_PREFIX + json.dumps(result, sort_keys=True), flush=True)
     sys.stdout.flush()
     return result

@@ -7,7 +7,8 @@ import os
 from pyspark.sql import SparkSession
 
 from llm_lakehouse.settings import Settings
-from llm_lakehouse.tables import ALL_TABLES
+from llm_lakehouse.spec import PipelineSpec
+from llm_lakehouse.tables import ALL_TABLES, SILVER, column_ddl
 
 
 def spark_session(settings: Settings, app: str) -> SparkSession:
@@ -27,10 +28,19 @@ def spark_session(settings: Settings, app: str) -> SparkSession:
     return spark
 
 
-def ensure_tables(spark: SparkSession, settings: Settings) -> None:
-    """Creates the namespaces and tables that do not exist yet (idempotent, cheap once they exist)."""
+def ensure_tables(spark: SparkSession, settings: Settings, spec: PipelineSpec | None = None) -> None:
+    """Creates the namespaces and tables that do not exist yet (idempotent, cheap once they exist).
+
+    With a spec, silver.documents gets the columns the spec's pipes add; a pipe added to the spec later
+    adds its columns to the existing table in place (Iceberg schema evolution; old rows read null).
+    """
     cat = settings.catalog_name
-    for layer in sorted({t.layer for t in ALL_TABLES}):
+    tables = [spec.silver_table() if spec and t.ident == SILVER.ident else t for t in ALL_TABLES]
+    for layer in sorted({t.layer for t in tables}):
         spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {cat}.{layer}")
-    for t in ALL_TABLES:
+    for t in tables:
         spark.sql(t.ddl(cat))
+        have = set(spark.table(f"{cat}.{t.ident}").columns)
+        missing = [c for c in t.columns if c[0] not in have]
+        if missing:
+            spark.sql(f"ALTER TABLE {cat}.{t.ident} ADD COLUMNS ({', '.join(map(column_ddl, missing))})")

@@ -1,9 +1,10 @@
-"""Silver: bronze's day through the spec's pipes, exact dedup against all history, drops to quarantine.
+"""Silver: bronze's day through the spec's pipes, then deduplication, drops to quarantine.
 
-The pipes run in one ``mapInArrow`` stage and only mark rows; the job then splits them. Exact duplicates
-are found by ``content_hash`` within the day (the smallest ``doc_id`` is kept, so reruns and backfills pick
-the same one) and against every earlier day of ``silver.documents``. Every bronze row ends in exactly one
-of silver or quarantine: ``bronze = silver + quarantine`` per day, duplicates included in quarantine.
+The pipes run in one ``mapInArrow`` stage and only mark rows; the job then splits them. Then, on the kept
+rows: one text per ``doc_id`` and day (``duplicate_doc_id``), and exact and near-duplicates within the day
+and against all earlier days (``jobs/dedup.py``). Every bronze row ends in exactly one of silver or
+quarantine: ``bronze = silver + quarantine`` per day, duplicates included in quarantine. The run's
+accounting (per step and per reason, with timings) goes to ``ops.run_audit``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import date
-from functools import cache
 from typing import Any
 
 import pyarrow as pa
@@ -19,11 +19,13 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from llm_lakehouse.jobs.audit import Clock, recorder, step_accumulator, step_rows, write_audit
 from llm_lakehouse.jobs.common import read_day, replace_day, stamp
-from llm_lakehouse.pipes import build_chain
+from llm_lakehouse.jobs.dedup import EXACT, NEAR, deduplicate
+from llm_lakehouse.pipes import build_chain, pipe_columns
 from llm_lakehouse.settings import Settings
 from llm_lakehouse.spec import PipelineSpec
-from llm_lakehouse.tables import BRONZE, QUARANTINE, SILVER
+from llm_lakehouse.tables import BRONZE, DEDUP_INDEX, QUARANTINE
 
 IN_COLUMNS = (
     "doc_id",
@@ -38,78 +40,57 @@ IN_COLUMNS = (
     "raw",
     "parse_error",
 )
-MARKED_SCHEMA = (
-    "doc_id STRING, record_id STRING, source STRING, text STRING, content_type STRING, metadata STRING, "
-    "source_file STRING, line_number BIGINT, raw_hash STRING, raw BINARY, parse_error STRING, "
-    "drop_stage STRING, drop_reason STRING, drop_detail STRING, content_hash STRING"
-)
-DUPLICATE = "exact_duplicate"
+DROP_SCHEMA = "drop_stage STRING, drop_reason STRING, drop_detail STRING"
+CLASH = "duplicate_doc_id"
 
 
-@cache
-def _chain(steps_json: str):  # noqa: ANN202 - built once per Python worker, reused for every batch
-    return build_chain([(s["pipe"], s["params"]) for s in json.loads(steps_json)])
+def marked_schema(spec: PipelineSpec) -> str:
+    """Spark schema of the pipes' output: bronze's columns, the drop marks, and every column pipes add."""
+    added = [c for c in pipe_columns([p.pipe for p in spec.silver.pipes]) if c[0] not in IN_COLUMNS]
+    extra = [c for c in spec.silver_table().columns if c[0] == "content_hash"] + added
+    cols = BRONZE.spark_schema().split(", ")
+    base = [c for c in cols if c.split()[0] in IN_COLUMNS]
+    seen: set[str] = set()
+    tail = []
+    for name, sql_type, _ in extra:
+        if name not in seen:
+            seen.add(name)
+            tail.append(f"{name} {sql_type}")
+    return ", ".join([*base, DROP_SCHEMA, *tail])
 
 
-def _apply(steps_json: str):  # noqa: ANN202
-    names = [f.split()[0] for f in MARKED_SCHEMA.split(", ")]
+def _apply(steps_json: str, schema: str, observe):  # noqa: ANN001, ANN202
+    names = [f.split()[0] for f in schema.split(", ")]
 
     def apply(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        chain = _chain(steps_json)
+        # Built per task (each task brings its own accumulator); pipes cache their models per worker.
+        chain = build_chain([(s["pipe"], s["params"]) for s in json.loads(steps_json)], observe)
         for batch in batches:
             yield chain(batch).select(names)
 
     return apply
 
 
-def mark_day(spark: SparkSession, spec: PipelineSpec, settings: Settings, day: date) -> DataFrame:
-    steps = json.dumps([{"pipe": p.pipe, "params": p.params} for p in spec.silver.pipes])
-    bronze = read_day(spark, BRONZE, settings, day).select(*IN_COLUMNS)
-    return bronze.mapInArrow(_apply(steps), MARKED_SCHEMA)
-
-
-def dedup(
-    spark: SparkSession, kept: DataFrame, spec: PipelineSpec, settings: Settings, day: date
+def mark_day(
+    spark: SparkSession,
+    spec: PipelineSpec,
+    settings: Settings,
+    day: date,
+    observe=None,  # noqa: ANN001
 ) -> DataFrame:
-    """Adds ``duplicate_of`` (null for the copy that is kept) and ``id_clash`` to the kept rows."""
-    if not spec.dedup.exact:
-        return kept.withColumn("duplicate_of", F.lit(None).cast("string")).withColumn(
-            "id_clash", F.lit(False)
-        )
-    first = Window.partitionBy("content_hash").orderBy("doc_id")
-    out = kept.withColumn("first_doc", F.first("doc_id").over(first))
-    if spec.dedup.scope == "history":
-        history = (
-            spark.table(f"{settings.catalog_name}.{SILVER.ident}")
-            .where(F.col("dt") < F.lit(day.isoformat()).cast("date"))
-            .groupBy("content_hash")
-            .agg(F.min("doc_id").alias("history_doc"))
-        )
-        out = out.join(history, "content_hash", "left")
-    else:
-        out = out.withColumn("history_doc", F.lit(None).cast("string"))
-    out = out.withColumn(
-        "duplicate_of",
-        F.coalesce("history_doc", F.when(F.col("first_doc") != F.col("doc_id"), F.col("first_doc"))),
-    )
-    # Two different texts under one doc_id on one day: keep the smallest hash, quarantine the others.
-    same_id = Window.partitionBy("doc_id").orderBy("content_hash")
-    unique = out.where(F.col("duplicate_of").isNull()).withColumn("id_rank", F.row_number().over(same_id))
-    dups = out.where(F.col("duplicate_of").isNotNull()).withColumn("id_rank", F.lit(1))
-    return (
-        unique.unionByName(dups)
-        .withColumn("id_clash", F.col("id_rank") > 1)
-        .drop("first_doc", "history_doc", "id_rank")
-    )
+    steps = json.dumps([{"pipe": p.pipe, "params": p.params} for p in spec.silver.pipes])
+    schema = marked_schema(spec)
+    bronze = read_day(spark, BRONZE, settings, day).select(*IN_COLUMNS)
+    return bronze.mapInArrow(_apply(steps, schema, observe), schema)
 
 
-def _quarantined(rows: DataFrame, reason: str, detail: Column) -> DataFrame:
-    """Kept rows that dedup rejects, shaped like the rows the pipes dropped."""
-    cols = [c for c in rows.columns if not c.startswith("drop_") and c != "id_clash"]
+def _quarantined(rows: DataFrame, stage: str, reason: Column | str, detail: Column) -> DataFrame:
+    """Kept rows that a job step rejects, shaped like the rows the pipes dropped."""
+    cols = [c for c in rows.columns if not c.startswith(("drop_", "dup_", "_"))]
     return rows.select(
         *cols,
-        F.lit("dedup").alias("drop_stage"),
-        F.lit(reason).alias("drop_reason"),
+        F.lit(stage).alias("drop_stage"),
+        (F.lit(reason) if isinstance(reason, str) else reason).alias("drop_reason"),
         detail.alias("drop_detail"),
     )
 
@@ -117,53 +98,105 @@ def _quarantined(rows: DataFrame, reason: str, detail: Column) -> DataFrame:
 def refine_day(
     spark: SparkSession, spec: PipelineSpec, settings: Settings, day: date, run_id: str
 ) -> dict[str, Any]:
-    marked = mark_day(spark, spec, settings, day).persist(StorageLevel.MEMORY_AND_DISK)
+    clock = Clock()
+    acc = step_accumulator(spark)
+    marked = mark_day(spark, spec, settings, day, recorder(acc)).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        checked = dedup(spark, marked.where(F.col("drop_reason").isNull()), spec, settings, day).persist(
-            StorageLevel.MEMORY_AND_DISK
-        )
-        dropped = marked.where(F.col("drop_reason").isNotNull()).select(
-            "*", F.lit(None).cast("string").alias("duplicate_of")
-        )
+        kept = marked.where(F.col("drop_reason").isNull())
+        # One text per doc_id and day: the first seen (file, line) wins, later ones are quarantined.
+        first_seen = Window.partitionBy("doc_id").orderBy("source_file", "line_number", "content_hash")
+        ranked = kept.withColumn("_rank", F.row_number().over(first_seen))
+        clashes = _quarantined(
+            ranked.where(F.col("_rank") > 1),
+            "dedup",
+            CLASH,
+            F.lit("another text with this doc_id was seen first this day"),
+        ).withColumn("duplicate_of", F.col("doc_id"))
+        unique = ranked.where(F.col("_rank") == 1).drop("_rank")
+        dedup_clock = Clock()
+        dd = deduplicate(spark, unique, spec, settings, day)
+        checked = dd.docs.persist(StorageLevel.MEMORY_AND_DISK)
         duplicates = _quarantined(
             checked.where(F.col("duplicate_of").isNotNull()),
-            DUPLICATE,
-            F.concat(F.lit("same content_hash as "), F.col("duplicate_of")),
+            "dedup",
+            F.col("dup_reason"),
+            F.col("dup_detail"),
         )
-        clashes = _quarantined(
-            checked.where(F.col("id_clash")),
-            "duplicate_doc_id",
-            F.lit("another text with this doc_id is kept this day"),
+        dropped = marked.where(F.col("drop_reason").isNotNull()).withColumn(
+            "duplicate_of", F.lit(None).cast("string")
         )
         quarantine = (
-            dropped.unionByName(duplicates)
-            .unionByName(clashes)
+            dropped.unionByName(duplicates, allowMissingColumns=True)
+            .unionByName(clashes, allowMissingColumns=True)
             .withColumnRenamed("drop_stage", "stage")
             .withColumnRenamed("drop_reason", "reason")
             .withColumnRenamed("drop_detail", "detail")
         )
-        silver = checked.where(F.col("duplicate_of").isNull() & ~F.col("id_clash")).withColumn(
-            "n_chars", F.length("text")
-        )
+        silver = checked.where(F.col("duplicate_of").isNull()).withColumn("n_chars", F.length("text"))
         replace_day(stamp(quarantine, day, run_id), QUARANTINE, settings, day)
-        replace_day(stamp(silver, day, run_id), SILVER, settings, day)
+        replace_day(stamp(silver, day, run_id), spec.silver_table(), settings, day)
+        # Index the documents silver now holds (written after silver: a rerun rewrites both).
+        index = dd.index.join(silver.select("doc_id"), "doc_id")
+        replace_day(stamp(index, day, run_id), DEDUP_INDEX, settings, day)
+        dedup_wall = dedup_clock.wall()
         checked.unpersist()
     finally:
         marked.unpersist()
-    return day_counts(spark, settings, day)
+    counts = day_counts(spark, spec, settings, day)
+    steps = [p.pipe for p in spec.silver.pipes]
+    audit = step_rows(steps, acc.value)
+    audit.append(
+        {
+            "step": "dedup",
+            "docs_in": counts["silver"] + counts["duplicates"] + counts["by_reason"].get(CLASH, 0),
+            "docs_out": counts["silver"],
+            "docs_dropped": counts["duplicates"] + counts["by_reason"].get(CLASH, 0),
+            "wall_s": dedup_wall,
+            "detail": dd.stats,
+        }
+    )
+    audit += [
+        {"step": stage, "reason": reason, "docs_dropped": n}
+        for (stage, reason), n in sorted(counts.pop("by_stage_reason").items())
+    ]
+    audit.append(
+        {
+            "step": "*",
+            "docs_in": counts["bronze"],
+            "docs_out": counts["silver"],
+            "docs_dropped": counts["bronze"] - counts["silver"],
+            "bytes_out": counts.pop("silver_bytes"),
+            "wall_s": clock.wall(),
+            "cpu_s": round(sum(r.get("cpu_s") or 0 for r in audit), 3),
+        }
+    )
+    write_audit(spark, settings, day, run_id, "silver", audit)
+    return {**counts, "dedup": dd.stats}
 
 
-def day_counts(spark: SparkSession, settings: Settings, day: date) -> dict[str, Any]:
-    by_reason = {
-        r["reason"]: r["count"]
-        for r in read_day(spark, QUARANTINE, settings, day).groupBy("reason").count().collect()
+def day_counts(spark: SparkSession, spec: PipelineSpec, settings: Settings, day: date) -> dict[str, Any]:
+    by_stage_reason = {
+        (r["stage"], r["reason"]): r["count"]
+        for r in read_day(spark, QUARANTINE, settings, day).groupBy("stage", "reason").count().collect()
     }
-    duplicates = by_reason.get(DUPLICATE, 0)
+    by_reason: dict[str, int] = {}
+    for (_, reason), n in by_stage_reason.items():
+        by_reason[reason] = by_reason.get(reason, 0) + n
+    duplicates = by_reason.get(EXACT, 0) + by_reason.get(NEAR, 0)
+    silver = (
+        read_day(spark, spec.silver_table(), settings, day)
+        .agg(F.count("*").alias("n"), F.sum(F.octet_length("text")).alias("bytes"))
+        .first()
+    )
     return {
-        "silver": read_day(spark, SILVER, settings, day).count(),
+        "bronze": read_day(spark, BRONZE, settings, day).count(),
+        "silver": silver["n"],
+        "silver_bytes": int(silver["bytes"] or 0),
         "quarantine": sum(by_reason.values()) - duplicates,
         "duplicates": duplicates,
-        "by_reason": by_reason,
+        "near_duplicates": by_reason.get(NEAR, 0),
+        "by_reason": dict(sorted(by_reason.items())),
+        "by_stage_reason": by_stage_reason,
     }
 
 

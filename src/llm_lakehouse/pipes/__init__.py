@@ -5,18 +5,41 @@ A spec names pipes by their ``name``; ``build_chain`` turns the spec's list into
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from llm_lakehouse.pipes.base import Pipe, with_drop_columns
+from llm_lakehouse.pipes.base import ColumnDef, Pipe, kept, with_drop_columns
 from llm_lakehouse.pipes.content_hash import ContentHash
+from llm_lakehouse.pipes.extract import Extract
+from llm_lakehouse.pipes.fix_unicode import FixUnicode
+from llm_lakehouse.pipes.language import Language
+from llm_lakehouse.pipes.minhash import MinHash
 from llm_lakehouse.pipes.normalize import Normalize
+from llm_lakehouse.pipes.pii import Pii
+from llm_lakehouse.pipes.quality import QualityFilter, QualitySignals
 from llm_lakehouse.pipes.tokenize import Tokenize
 from llm_lakehouse.pipes.validate import Validate
 
-REGISTRY: dict[str, type[Pipe]] = {p.name: p for p in (Validate, Normalize, ContentHash, Tokenize)}
+REGISTRY: dict[str, type[Pipe]] = {
+    p.name: p
+    for p in (
+        Validate,
+        Extract,
+        FixUnicode,
+        Normalize,
+        Language,
+        QualitySignals,
+        QualityFilter,
+        Pii,
+        ContentHash,
+        MinHash,
+        Tokenize,
+    )
+}
 
 
 def build_pipe(name: str, params: dict[str, Any]) -> Pipe:
@@ -24,13 +47,46 @@ def build_pipe(name: str, params: dict[str, Any]) -> Pipe:
     return cls(cls.Params(**params))
 
 
-def build_chain(steps: Sequence[tuple[str, dict[str, Any]]]) -> Callable[[pa.RecordBatch], pa.RecordBatch]:
-    pipes = [build_pipe(name, params) for name, params in steps]
+def build_chain(
+    steps: Sequence[tuple[str, dict[str, Any]]], observe: Callable[[str, list[float]], None] | None = None
+) -> Callable[[pa.RecordBatch], pa.RecordBatch]:
+    """One callable running ``steps`` in order.
+
+    ``observe(step, [docs_in, docs_out, bytes_in, bytes_out, wall_s, cpu_s])`` is called after each step of
+    each batch when given (the silver job feeds it to ``ops.run_audit``); documents and bytes count the
+    rows still kept.
+    """
+    pipes = [(name, build_pipe(name, params)) for name, params in steps]
 
     def chain(batch: pa.RecordBatch) -> pa.RecordBatch:
         batch = with_drop_columns(batch)
-        for pipe in pipes:
+        before = _kept_size(batch) if observe else (0, 0)
+        for name, pipe in pipes:
+            if observe is None:
+                batch = pipe(batch)
+                continue
+            wall, cpu = time.perf_counter(), time.process_time()
             batch = pipe(batch)
+            wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            after = _kept_size(batch)
+            observe(name, [before[0], after[0], before[1], after[1], wall, cpu])
+            before = after
         return batch
 
     return chain
+
+
+def _kept_size(batch: pa.RecordBatch) -> tuple[int, int]:
+    keep = kept(batch)
+    n = pc.sum(pc.cast(keep, pa.int64())).as_py() or 0
+    nbytes = pc.sum(pc.binary_length(pc.filter(batch.column("text"), keep))).as_py() or 0
+    return n, nbytes
+
+
+def pipe_columns(names: Sequence[str]) -> list[ColumnDef]:
+    """Columns the named pipes add to their batches, in chain order, each once."""
+    out: dict[str, ColumnDef] = {}
+    for name in names:
+        for col in REGISTRY[name].columns:
+            out.setdefault(col[0], col)
+    return list(out.values())

@@ -4,6 +4,12 @@ A pipe never removes a row. It marks the rows it rejects in three columns (``dro
 ``drop_reason``, ``drop_detail``) and leaves rows that an earlier pipe already rejected untouched. The job
 splits kept rows from quarantined ones only after the whole chain ran, so every input record is
 accounted for by construction.
+
+A pipe that adds columns (``lang``, quality signals, PII counts ...) declares them in ``columns`` as
+``(name, Spark SQL type, comment)``; silver's schema is the base columns plus those of the spec's pipes,
+so a new pipe in the spec becomes new silver columns without a code change (Iceberg adds them in place).
+Heavy libraries are imported inside ``__init__``, never at module level: the Airflow env loads the spec
+(and so this registry) without the jobs env's libraries.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict
 
 DROP_COLUMNS = ("drop_stage", "drop_reason", "drop_detail")
+ColumnDef = tuple[str, str, str]  # (name, Spark SQL type, comment)
 
 
 class Params(BaseModel):
@@ -24,6 +31,7 @@ class Params(BaseModel):
 class Pipe(Protocol):
     name: ClassVar[str]
     Params: ClassVar[type[Params]]
+    columns: ClassVar[tuple[ColumnDef, ...]]
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch: ...
 

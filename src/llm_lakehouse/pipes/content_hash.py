@@ -11,12 +11,13 @@ from typing import ClassVar
 
 import pyarrow as pa
 
+from llm_lakehouse.pipes.base import ColumnDef, set_column
 from llm_lakehouse.pipes.base import Params as BaseParams
-from llm_lakehouse.pipes.base import set_column
 
 
 class ContentHash:
     name: ClassVar[str] = "content_hash"
+    columns: ClassVar[tuple[ColumnDef, ...]] = ()
 
     class Params(BaseParams):
         pass

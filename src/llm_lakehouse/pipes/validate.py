@@ -16,12 +16,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import Field
 
+from llm_lakehouse.pipes.base import ColumnDef, mark
 from llm_lakehouse.pipes.base import Params as BaseParams
-from llm_lakehouse.pipes.base import mark
 
 
 class Validate:
     name: ClassVar[str] = "validate"
+    columns: ClassVar[tuple[ColumnDef, ...]] = ()
 
     class Params(BaseParams):
         min_chars: int = Field(1, ge=1)

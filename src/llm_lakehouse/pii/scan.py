@@ -1,0 +1,44 @@
+"""Leak scan: counts structured PII left in text columns, with the same detectors the ``pii`` pipe uses.
+
+For the check after a nightly run: every text column of silver (and gold, decoded) scanned with
+``structured_hits`` must give ``{}``. Only structured entities (patterns + validators): NER finds names in
+any text, and a person's name in a public document is not a leak the scan can decide. The pipe's own
+placeholders and pseudonyms (``<EMAIL_ADDRESS>``, ``<PERSON_3fa9c1d2e4b5a6f7>``) are blanked before
+scanning, so a hex digest can never be read as a phone number. Returns counts, never values.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from llm_lakehouse.pii.policy import DEFAULT_ENTITIES, NER
+
+PLACEHOLDER = r"<[A-Z][A-Z_]*(?:_[0-9a-f]{8,64})?>"
+SCAN_ENTITIES = tuple(e for e in DEFAULT_ENTITIES if e not in NER)
+
+
+def structured_hits(
+    texts: pa.Array | pa.ChunkedArray,
+    entities: Sequence[str] = SCAN_ENTITIES,
+    score_threshold: float = 0.35,
+    batch_rows: int = 4096,
+) -> dict[str, int]:
+    """Spans per structured entity found in ``texts`` (a string column); ``{}`` means clean."""
+    from llm_lakehouse.pii.engine import get_engine, resolve
+
+    wanted = tuple(e for e in entities if e not in NER)
+    engine = get_engine(wanted)
+    thresholds = dict.fromkeys(wanted, score_threshold)
+    arr = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
+    if pa.types.is_large_string(arr.type):
+        arr = arr.cast(pa.string())
+    total: Counter[str] = Counter()
+    for start in range(0, len(arr), batch_rows):
+        chunk = pc.replace_substring_regex(arr.slice(start, batch_rows), PLACEHOLDER, "<>")
+        for spans in engine.analyze(chunk):
+            total.update(s.entity for s in resolve(spans, thresholds))
+    return dict(sorted(total.items()))
