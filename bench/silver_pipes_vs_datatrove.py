@@ -12,7 +12,10 @@ quality rule, mojibake), then runs, each over all shards with ``--workers`` proc
     datatrove's side has none), in pure Arrow (the code the Spark ``mapInArrow`` stage runs, without Spark),
     reading with the bronze reader and writing kept rows to Parquet;
 (b) datatrove: ``JsonlReader -> GopherRepetitionFilter -> GopherQualityFilter -> JsonlWriter`` with
-    ``LocalPipelineExecutor(tasks=shards, workers=workers)``, in ``.venvs/bench``.
+    ``LocalPipelineExecutor(tasks=shards, workers=workers)``, in ``.venvs/bench``;
+(c) with ``--spark``: the silver Spark job itself (``refine_day``: the same pipes in ``mapInArrow``, then exact
+    and MinHash dedup against the index, quarantine, run audit and the Iceberg commits) on ``local[workers]``,
+    over the corpus ingested into bronze first (ingest and session start not timed).
 
 Wall time is measured around each side's run (worker start, model loads, reading and writing included;
 interpreter start excluded). Prints a Markdown table for BENCHMARKS.md and per-pipe throughput of (a).
@@ -162,6 +165,49 @@ def run_ours(shards: list[Path], out: Path, workers: int, skip: list[str]) -> di
     }
 
 
+# ----------------------------------------------------------------------------------------------- spark
+
+
+def spark_side(corpus: str, home: str, workers: int, skip: list[str]) -> None:
+    """Runs in a subprocess: prints one JSON line with the silver job's wall time and counts."""
+    import shutil
+    from datetime import date
+
+    from llm_lakehouse.jobs.bronze import ingest_day
+    from llm_lakehouse.jobs.session import ensure_tables, spark_session
+    from llm_lakehouse.jobs.silver import refine_day
+    from llm_lakehouse.settings import Settings
+    from llm_lakehouse.spec import load_spec
+
+    full = load_spec(REPO / "pipelines" / "corpus_nightly.yaml")
+    silver = full.silver.model_copy(update={"pipes": [p for p in full.silver.pipes if p.pipe not in skip]})
+    spec = full.model_copy(update={"silver": silver})
+    env = {"LAKEHOUSE_HOME": home, "PATH": os.environ["PATH"], "LAKEHOUSE_SPARK_MASTER": f"local[{workers}]"}
+    settings = Settings.from_env(env)
+    day = date(2026, 1, 1)
+    landing = settings.landing / day.isoformat() / "web"
+    landing.mkdir(parents=True)
+    for f in Path(corpus).glob("*.jsonl"):
+        shutil.copy(f, landing / f.name)
+    spark = spark_session(settings, "bench.silver")
+    ensure_tables(spark, settings, spec)
+    ingest_day(spark, spec, settings, day, "bench")
+    t = time.perf_counter()
+    out = refine_day(spark, spec, settings, day, "bench")
+    wall = time.perf_counter() - t
+    print(
+        json.dumps(
+            {"wall": wall, "kept": out["silver"], "dedup": out["dedup"], "by_reason": out["by_reason"]}
+        )
+    )
+
+
+def run_spark(corpus: Path, home: Path, workers: int, skip: list[str]) -> dict:
+    cmd = [sys.executable, __file__, "--spark-side", str(corpus), str(home), str(workers), ",".join(skip)]
+    proc = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 # ------------------------------------------------------------------------------------------- datatrove
 
 
@@ -206,7 +252,8 @@ def main() -> None:
     ap.add_argument("--mb", type=float, default=24.0, help="corpus size, MB of text")
     ap.add_argument("--shards", type=int, default=2)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--skip", default="pii", help="comma-separated spec pipes left out of (a)")
+    ap.add_argument("--skip", default="pii", help="comma-separated spec pipes left out of (a) and (c)")
+    ap.add_argument("--spark", action="store_true", help="also time the silver Spark job (c)")
     args = ap.parse_args()
     if not BENCH_PYTHON.exists():
         sys.exit("no .venvs/bench: run bash bench/setup_datatrove.sh first")
@@ -223,6 +270,7 @@ def main() -> None:
         ours_out.mkdir()
         ours = run_ours(shards, ours_out, args.workers, skip)
         theirs = run_datatrove(corpus, Path(tmp, "datatrove"), args.shards, args.workers)
+        spark = run_spark(corpus, Path(tmp, "lakehouse"), args.workers, skip) if args.spark else None
         ours_ids = {
             d.split("/", 1)[1]
             for p in ours_out.glob("*.parquet")
@@ -242,6 +290,16 @@ def main() -> None:
     for name, r in (
         ("ours: " + " → ".join(steps), ours),
         ("datatrove 0.10.1: JsonlReader → GopherRepetition → GopherQuality → JsonlWriter", theirs),
+        *(
+            [
+                (
+                    "silver Spark job: the same pipes in mapInArrow + exact/MinHash dedup + Iceberg commits",
+                    spark,
+                )
+            ]
+            if spark
+            else []
+        ),
     ):
         print(
             f"| {name} | {args.workers} | {r['kept']} | {r['wall']:.1f} | {docs / r['wall']:,.0f} | {mb / r['wall']:.2f} |"
@@ -254,6 +312,9 @@ def main() -> None:
             f"| {step} | {din:.0f} | {dout:.0f} | {wall:.2f} | {din / wall:,.0f} | {bin_ / 1e6 / wall:.1f} |"
         )
     print("\nours, drops by reason:", dict(sorted(ours["reasons"].items())))
+    if spark:
+        print("silver Spark job, drops by reason:", spark["by_reason"])
+        print("silver Spark job, dedup:", spark["dedup"])
     print(
         f"kept by both: {len(ours_ids & their_ids)}, only ours: {len(ours_ids - their_ids)}, "
         f"only datatrove: {len(their_ids - ours_ids)}"
@@ -263,5 +324,7 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--datatrove-side":
         datatrove_side(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
+    elif len(sys.argv) > 1 and sys.argv[1] == "--spark-side":
+        spark_side(sys.argv[2], sys.argv[3], int(sys.argv[4]), [s for s in sys.argv[5].split(",") if s])
     else:
         main()

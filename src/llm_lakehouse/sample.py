@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
@@ -339,8 +340,9 @@ def _bullets(rng: random.Random) -> str:
 
 
 def shingles(text: str, n: int = 5) -> set[tuple[str, ...]]:
-    """Word n-gram shingles of lower-cased text: how planted near-duplicates are kept measurably similar."""
-    words = text.lower().split()
+    """Word n-gram shingles of lower-cased text, words being runs of letters and digits (as the minhash pipe
+    cuts them): how planted near-duplicates are kept measurably similar."""
+    words = re.findall(r"\w+", text.lower())
     return {tuple(words[i : i + n]) for i in range(max(1, len(words) - n + 1))}
 
 
@@ -355,6 +357,8 @@ def _near_copy(rng: random.Random, text: str, edits: int = 2) -> str:
     step = len(words) // (edits + 1)
     for k in range(1, edits + 1):
         i = k * step
+        while "\n" in words[i]:  # a token that spans a paragraph break holds two words: take the next one
+            i += 1
         words[i] = rng.choice([w for w in EDIT_WORDS if w != words[i]])
     copy = " ".join(words)
     score = jaccard(text, copy)

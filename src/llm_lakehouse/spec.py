@@ -143,6 +143,19 @@ class PipelineSpec(_Strict):
             raise ValueError(f"source names must be unique, got {names}")
         return sources
 
+    @model_validator(mode="after")
+    def _rule_sources_exist(self) -> PipelineSpec:
+        # A pipe rule scoped to a misspelt feed (quality_filter's `sources`) would silently never fire.
+        names = sorted(s.name for s in self.sources)
+        for i, step in enumerate(self.silver.pipes):
+            for j, rule in enumerate(step.params.get("rules") or []):
+                unknown = sorted(set((rule or {}).get("sources") or []) - set(names))
+                if unknown:
+                    raise ValueError(
+                        f"silver.pipes.{i}.rules.{j}.sources: unknown source(s) {unknown}; expected some of {names}"
+                    )
+        return self
+
     @property
     def owner(self) -> str:
         return self.owners[0]

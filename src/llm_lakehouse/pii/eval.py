@@ -78,6 +78,21 @@ FILLER = [
     "I checked the logs and nothing looks wrong on our side.",
     "The new release adds batching and fixes the timeout.",
     "Set the retry limit to three and the backoff to thirty seconds.",
+    "A restart of the worker cleared the stuck queue.",
+    "The latency alarm fired twice during the backup window.",
+    "We issued partial refunds for the orders that shipped late.",
+    "After the restart the dashboard showed the right totals again.",
+    "If latency stays above two seconds, page the on-call engineer.",
+    "Customers asked whether refunds include the shipping fee.",
+    "The bank confirmed the wire transfer this morning.",
+    "Please set a reminder to rotate the credentials next month.",
+    "Our team will review the logs and get back to you tomorrow.",
+    "The upgrade needs a short maintenance window on the weekend.",
+    "Most of the errors came from a single misconfigured client.",
+    "We added a health check so the load balancer drops bad nodes.",
+    "Thanks for your patience while we looked into this.",
+    "The report now includes the monthly usage per project.",
+    "Disk usage on the database host reached ninety percent.",
 ]
 
 # Unlabeled look-alikes: nothing in these may be reported.
@@ -99,7 +114,14 @@ def _rand(rng: random.Random, alphabet: str, n: int) -> str:
 
 
 # How card numbers of each length are printed (Amex 4-6-5, Diners 4-6-4, Visa-13 4-3-3-3 ...).
-_GROUPS = {12: (4, 4, 4), 13: (4, 3, 3, 3), 14: (4, 6, 4), 15: (4, 6, 5), 16: (4, 4, 4, 4), 19: (4, 4, 4, 4, 3)}
+_GROUPS = {
+    12: (4, 4, 4),
+    13: (4, 3, 3, 3),
+    14: (4, 6, 4),
+    15: (4, 6, 5),
+    16: (4, 4, 4, 4),
+    19: (4, 4, 4, 4, 3),
+}
 
 
 def _group(number: str, rng: random.Random) -> str:

@@ -48,7 +48,11 @@ class ExtraCardRecognizer(PatternRecognizer):
     # Not glued to more digits: "1234 5678 9012 3456" holds a Luhn-valid "5678 9012 3456".
     _L, _R = r"(?<!\d[- ]?)\b", r"\b(?![- ]?\d)"
     PATTERNS = [
-        Pattern("Mastercard 2-series", _L + r"2(?:22[1-9]|2[3-9]\d|[3-6]\d\d|7[01]\d|720)(?:[- ]?\d){12}" + _R, 0.3),
+        Pattern(
+            "Mastercard 2-series",
+            _L + r"2(?:22[1-9]|2[3-9]\d|[3-6]\d\d|7[01]\d|720)(?:[- ]?\d){12}" + _R,
+            0.3,
+        ),
         Pattern("Visa 19", _L + r"4\d{3}(?:[- ]?\d){15}" + _R, 0.3),
         Pattern("Maestro", _L + r"(?:0604|5[06-9]\d\d|6\d{3})(?:[- ]?\d){8,15}" + _R, 0.3),
         Pattern("JCB 15", _L + r"(?:2131|1800)(?:[- ]?\d){11}" + _R, 0.3),
@@ -215,7 +219,9 @@ TRIGGERS: dict[str, Trigger] = {
     "NanpPhoneRecognizer": Trigger(_PHONE, 32),
     "AwsAccessKeyRecognizer": Trigger(r"A(?:KIA|SIA|BIA|CCA|3T)", 0),
     "PrivateKeyRecognizer": Trigger("-----BEGIN", None),
-    "ApiTokenRecognizer": Trigger(r"gh[pousr]_|github_pat_|xox[abposr]-|[sr]k_(?:live|test)_|AIza|sk-|eyJ", 0),
+    "ApiTokenRecognizer": Trigger(
+        r"gh[pousr]_|github_pat_|xox[abposr]-|[sr]k_(?:live|test)_|AIza|sk-|eyJ", 0
+    ),
     "SecretAssignmentRecognizer": Trigger(r"(?i:api[_-]?key|secret|token|passw|pwd)", 232),
 }
 

