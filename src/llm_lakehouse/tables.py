@@ -211,7 +211,22 @@ RUN_AUDIT = Table(
     comment="Per-run accounting: documents and bytes in/out per step and per drop reason, with timings",
 )
 
-ALL_TABLES = (BRONZE, SILVER, QUARANTINE, DEDUP_INDEX, GOLD_TRAINING, RUN_AUDIT)
+PII_AUDIT = Table(
+    "ops",
+    "pii_audit",
+    (
+        ("source", "STRING", "landing feed name"),
+        ("entity", "STRING", "PII entity type, e.g. EMAIL_ADDRESS, PERSON"),
+        ("count", "BIGINT", "spans of this entity replaced in this source's silver documents of the day"),
+        ("docs_with_entity", "BIGINT", "documents with at least one span of this entity"),
+        ("dt", "DATE", "logical date"),
+        ("run_id", "STRING", "silver run that scrubbed the documents"),
+        ("processed_at", "TIMESTAMP", "when the silver job ran"),
+    ),
+    comment="PII replaced per source and entity type, from silver's pii_counts: counts only, never values",
+)
+
+ALL_TABLES = (BRONZE, SILVER, QUARANTINE, DEDUP_INDEX, GOLD_TRAINING, RUN_AUDIT, PII_AUDIT)
 TABLES = {t.ident: t for t in ALL_TABLES}
 
 

@@ -450,6 +450,7 @@ def test_project_is_configured_through_env_only(resolved: dict) -> None:
 def test_datahub_plugin_env_is_what_the_lineage_code_derives(resolved: dict) -> None:
     """Compose spells out what `python -m llm_lakehouse.lineage.airflow_env` gives `make run` for a rest sink."""
     from llm_lakehouse.lineage import airflow_env
+
     env = {k: str(v) for k, v in resolved["services"]["airflow-worker"]["environment"].items()}
     derived = airflow_env.plugin_env(Settings.from_env(env), {})
     conn = "AIRFLOW_CONN_DATAHUB_REST_DEFAULT"
@@ -671,6 +672,7 @@ def helm_lint(chart: Path) -> dict:
     import asyncio
 
     import helm_sdkpy  # installed by `make setup` (scripts/setup.sh)
+
     config = helm_sdkpy.Configuration(namespace="lakehouse", kubeconfig="/dev/null")
     return asyncio.run(helm_sdkpy.Lint(config).run(str(chart)))
 

@@ -11,7 +11,6 @@ import logging
 import re
 import subprocess
 import sys
-from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
@@ -19,7 +18,6 @@ import pytest
 from pydantic import ValidationError
 
 from llm_lakehouse.pii import engine as pii_engine
-from llm_lakehouse.pii.audit import PII_AUDIT_COLUMNS, combine, pii_audit_rows
 from llm_lakehouse.pii.engine import get_engine, plain_presidio, resolve
 from llm_lakehouse.pii.eval import make_corpus, make_eval_set, score
 from llm_lakehouse.pii.policy import ENTITIES, NER, STRUCTURED, PiiPolicy
@@ -332,6 +330,13 @@ def test_airflow_side_imports_no_heavy_library():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_presidio_log_records_never_carry_values(eng, caplog):
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("presidio-analyzer").error("Failed to validate text %s", "DE89370400440532013000")
+    assert "Failed to validate text" in caplog.text
+    assert "DE89370400440532013000" not in caplog.text
+
+
 # ------------------------------------------------------------------------------------ GPU fallback
 
 
@@ -373,31 +378,6 @@ def test_transformers_backend_reads_presidio_artifacts(monkeypatch):
 
 
 # -------------------------------------------------------------------------------------------- audit
-
-
-def test_audit_rows_from_counts():
-    batch = pa.RecordBatch.from_pydict(
-        {
-            "source": ["support", "support", "support", "docs", "docs"],
-            "pii_counts": pa.array(
-                [[("EMAIL_ADDRESS", 2), ("PERSON", 1)], [("EMAIL_ADDRESS", 1)], [], None, [("API_TOKEN", 3)]],
-                pa.map_(pa.string(), pa.int32()),
-            ),
-        }
-    )
-    day = date(2026, 11, 1)
-    rows = pii_audit_rows(batch, "run-1", day)
-    assert [c[0] for c in PII_AUDIT_COLUMNS] == rows.schema.names
-    assert [(r["source"], r["entity"], r["count"], r["docs_with_entity"]) for r in rows.to_pylist()] == [
-        ("docs", "API_TOKEN", 3, 1),
-        ("support", "EMAIL_ADDRESS", 3, 2),
-        ("support", "PERSON", 1, 1),
-    ]
-    assert set(rows.column("run_id").to_pylist()) == {"run-1"} and set(rows.column("dt").to_pylist()) == {day}
-    twice = combine([rows, rows])
-    assert twice.column("count").to_pylist() == [6, 6, 2]
-    assert twice.column("docs_with_entity").to_pylist() == [2, 4, 2]
-    assert combine([]).num_rows == 0
 
 
 def test_spec_validation_does_not_need_the_secret(monkeypatch):

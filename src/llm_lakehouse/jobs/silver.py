@@ -22,10 +22,11 @@ from pyspark.sql import functions as F
 from llm_lakehouse.jobs.audit import Clock, recorder, step_accumulator, step_rows, write_audit
 from llm_lakehouse.jobs.common import read_day, replace_day, stamp
 from llm_lakehouse.jobs.dedup import EXACT, NEAR, deduplicate
-from llm_lakehouse.pipes import build_chain, pipe_columns
+from llm_lakehouse.pipes import build_chain, pipe_columns, step_labels
+from llm_lakehouse.pipes.base import DROP_COLUMNS
 from llm_lakehouse.settings import Settings
 from llm_lakehouse.spec import PipelineSpec
-from llm_lakehouse.tables import BRONZE, DEDUP_INDEX, QUARANTINE
+from llm_lakehouse.tables import BRONZE, DEDUP_INDEX, PII_AUDIT, QUARANTINE
 
 IN_COLUMNS = (
     "doc_id",
@@ -40,28 +41,24 @@ IN_COLUMNS = (
     "raw",
     "parse_error",
 )
-DROP_SCHEMA = "drop_stage STRING, drop_reason STRING, drop_detail STRING"
 CLASH = "duplicate_doc_id"
 
 
-def marked_schema(spec: PipelineSpec) -> str:
-    """Spark schema of the pipes' output: bronze's columns, the drop marks, and every column pipes add."""
-    added = [c for c in pipe_columns([p.pipe for p in spec.silver.pipes]) if c[0] not in IN_COLUMNS]
-    extra = [c for c in spec.silver_table().columns if c[0] == "content_hash"] + added
-    cols = BRONZE.spark_schema().split(", ")
-    base = [c for c in cols if c.split()[0] in IN_COLUMNS]
-    seen: set[str] = set()
-    tail = []
-    for name, sql_type, _ in extra:
+def marked_columns(spec: PipelineSpec) -> list[tuple[str, str]]:
+    """(name, Spark type) of the pipes' output: bronze's columns, the drop marks, every column pipes add."""
+    base = [(n, t) for n, t, _ in BRONZE.columns if n in IN_COLUMNS]
+    base += [(c, "STRING") for c in DROP_COLUMNS]
+    added = [c for c in spec.silver_table().columns if c[0] == "content_hash"]
+    added += pipe_columns([p.pipe for p in spec.silver.pipes])
+    seen = {n for n, _ in base}
+    for name, sql_type, _ in added:
         if name not in seen:
             seen.add(name)
-            tail.append(f"{name} {sql_type}")
-    return ", ".join([*base, DROP_SCHEMA, *tail])
+            base.append((name, sql_type))
+    return base
 
 
-def _apply(steps_json: str, schema: str, observe):  # noqa: ANN001, ANN202
-    names = [f.split()[0] for f in schema.split(", ")]
-
+def _apply(steps_json: str, names: list[str], observe):  # noqa: ANN001, ANN202
     def apply(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         # Built per task (each task brings its own accumulator); pipes cache their models per worker.
         chain = build_chain([(s["pipe"], s["params"]) for s in json.loads(steps_json)], observe)
@@ -79,9 +76,10 @@ def mark_day(
     observe=None,  # noqa: ANN001
 ) -> DataFrame:
     steps = json.dumps([{"pipe": p.pipe, "params": p.params} for p in spec.silver.pipes])
-    schema = marked_schema(spec)
+    columns = marked_columns(spec)
     bronze = read_day(spark, BRONZE, settings, day).select(*IN_COLUMNS)
-    return bronze.mapInArrow(_apply(steps, schema, observe), schema)
+    schema = ", ".join(f"{n} {t}" for n, t in columns)
+    return bronze.mapInArrow(_apply(steps, [n for n, _ in columns], observe), schema)
 
 
 def _quarantined(rows: DataFrame, stage: str, reason: Column | str, detail: Column) -> DataFrame:
@@ -138,13 +136,14 @@ def refine_day(
         # Index the documents silver now holds (written after silver: a rerun rewrites both).
         index = dd.index.join(silver.select("doc_id"), "doc_id")
         replace_day(stamp(index, day, run_id), DEDUP_INDEX, settings, day)
+        if "pii_counts" in silver.columns:
+            replace_day(stamp(pii_audit(silver), day, run_id), PII_AUDIT, settings, day)
         dedup_wall = dedup_clock.wall()
         checked.unpersist()
     finally:
         marked.unpersist()
     counts = day_counts(spark, spec, settings, day)
-    steps = [p.pipe for p in spec.silver.pipes]
-    audit = step_rows(steps, acc.value)
+    audit = step_rows(step_labels([p.pipe for p in spec.silver.pipes]), acc.value)
     audit.append(
         {
             "step": "dedup",
@@ -172,6 +171,16 @@ def refine_day(
     )
     write_audit(spark, settings, day, run_id, "silver", audit)
     return {**counts, "dedup": dd.stats}
+
+
+def pii_audit(silver: DataFrame) -> DataFrame:
+    """Spans replaced per (source, entity) in the kept documents, from ``pii_counts`` (never the text)."""
+    return (
+        silver.select("source", F.explode("pii_counts").alias("entity", "n"))
+        .where(F.col("n") > 0)
+        .groupBy("source", "entity")
+        .agg(F.sum("n").cast("bigint").alias("count"), F.count("*").alias("docs_with_entity"))
+    )
 
 
 def day_counts(spark: SparkSession, spec: PipelineSpec, settings: Settings, day: date) -> dict[str, Any]:

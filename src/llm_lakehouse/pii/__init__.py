@@ -1,5 +1,6 @@
-"""PII detection and scrubbing for the ``pii`` pipe, the leak scan and the PII audit.
+"""PII detection and scrubbing for the ``pii`` pipe, and the leak scan.
 
 ``policy`` (pydantic only) is what a spec configures; ``engine`` and ``recognizers`` need Presidio and spaCy
-(jobs env) and are imported lazily by the pipe; ``scan`` and ``audit`` are what a job calls after a run.
+(jobs env) and are imported lazily by the pipe; ``scan`` is the leak scan run after a build. The silver job
+writes ``ops.pii_audit`` from the ``pii_counts`` column.
 """

@@ -91,6 +91,39 @@ def offline_tldextract() -> None:
         tt.TLD_EXTRACTOR._lakehouse_offline = True
 
 
+class _NoValues(logging.Filter):
+    """Presidio logs some candidate values ("Failed to validate text %s" for an IBAN): keep the message,
+    drop its arguments, so no matched text reaches a worker's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.msg = f"{record.msg} [arguments withheld]"
+            record.args = ()
+        return True
+
+
+def quiet_presidio() -> None:
+    for name in ("presidio-analyzer", "presidio-anonymizer", "decision_process"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _NoValues) for f in logger.filters):
+            logger.addFilter(_NoValues())
+
+
+class _Intervals:
+    """Merged [start, end) intervals with a log-time containment test (documents can hold thousands)."""
+
+    def __init__(self, spans: Iterable[tuple[int, int]]) -> None:
+        self.spans = _merge(list(spans))
+        self.starts = [s for s, _ in self.spans]
+
+    def __bool__(self) -> bool:
+        return bool(self.spans)
+
+    def contains(self, start: int, end: int) -> bool:
+        i = bisect.bisect_right(self.starts, start) - 1
+        return i >= 0 and end <= self.spans[i][1]
+
+
 def _starts_sentence(text: str, i: int) -> bool:
     """Whether the word at ``i`` starts the text, a line, a sentence or a label's value ("Note: Maria")."""
     while i > 0 and text[i - 1] in " \t":
@@ -123,34 +156,30 @@ def _widen(text: str, s: int, e: int) -> tuple[int, int]:
 
 
 def resolve(spans: Iterable[Span], thresholds: Mapping[str, float]) -> list[Span]:
-    """Keeps spans at or above their entity's threshold; per entity, drops spans inside a stronger one
-    (Presidio's ``remove_duplicates``); drops a URL inside an email (Presidio's URL regex fires on the
-    domain of every address). Overlaps between different entities stay: the anonymizer merges them."""
+    """Keeps spans at or above their entity's threshold; per entity, drops spans inside an equally or more
+    sure one (Presidio's ``remove_duplicates``); then drops a phone inside another structured match, a card
+    number inside an IBAN and a URL inside an email. Other overlaps stay: the anonymizer merges them."""
     kept = [s for s in spans if s.score > 0 and s.score >= thresholds.get(s.entity, 1.1)]
     kept = sorted(set(kept), key=lambda s: (s.entity, s.start, -(s.end - s.start), -s.score))
     out: list[Span] = []
+    active: list[Span] = []  # kept spans of the current entity that still reach the current start
     for s in kept:
-        if any(
-            o.entity == s.entity and o.start <= s.start and s.end <= o.end and s.score <= o.score
-            for o in out[-8:]
-        ):
+        active = [o for o in active if o.entity == s.entity and o.end >= s.start]
+        if any(o.start <= s.start and s.end <= o.end and s.score <= o.score for o in active):
             continue
         out.append(s)
+        active.append(s)
     # phonenumbers reads IPs, SSNs, IBAN and card digit groups, key material as phones: a phone inside
-    # one of those is the same characters under a weaker name; so is a card number inside an IBAN. A URL inside an
-    # email is the email's domain.
+    # one of those is the same characters under a weaker name; so is a card number inside an IBAN. A URL
+    # inside an email is the email's domain.
     hosts = {
         "PHONE_NUMBER": [s for s in out if s.entity in _PHONE_HOSTS],
         "CREDIT_CARD": [s for s in out if s.entity == "IBAN_CODE"],
         "URL": [s for s in out if s.entity == "EMAIL_ADDRESS"],
     }
     if any(hosts.values()):
-        out = [
-            s
-            for s in out
-            if s.entity not in hosts
-            or not any(h.start <= s.start and s.end <= h.end for h in hosts[s.entity])
-        ]
+        within = {e: _Intervals((h.start, h.end) for h in hs) for e, hs in hosts.items()}
+        out = [s for s in out if s.entity not in within or not within[s.entity].contains(s.start, s.end)]
     return sorted(out, key=lambda s: (s.start, s.end, s.entity))
 
 
@@ -172,6 +201,7 @@ class Engine:
         from llm_lakehouse.pii import recognizers
 
         offline_tldextract()
+        quiet_presidio()
         self.entities = entities
         self.recognizers = recognizers.structured_recognizers([e for e in entities if e in STRUCTURED])
         self.triggers = {r.name: recognizers.TRIGGERS[r.name] for r in self.recognizers}
@@ -245,6 +275,7 @@ class Engine:
         (acronyms) and words inside ``covered`` spans (structured matches, replaced anyway) are not
         candidates either.
         """
+        cover = _Intervals(covered)
         cands = []
         for m in _CANDIDATE.finditer(text):
             word = _POSSESSIVE.sub("", m.group().lower())
@@ -252,7 +283,7 @@ class Engine:
                 continue
             if len(word) <= 4 and m.group().isupper():  # IBAN, SSN, WARN, TV: acronyms, not names
                 continue
-            if any(s <= m.start() < e for s, e in covered):  # inside an email, URL, key block ...
+            if cover and cover.contains(m.start(), m.start() + 1):  # inside an email, key block ...
                 continue
             if word in lexicon and _starts_sentence(text, m.start()):
                 continue
@@ -298,7 +329,8 @@ class Engine:
                         [m.span() for m in _TIMESTAMP.finditer(text)] if "T" in text or ":" in text else []
                     )
                     if skip:
-                        hits = [m for m in hits if not any(s <= m.start() and m.end() <= e for s, e in skip)]
+                        inside = _Intervals(skip)
+                        hits = [m for m in hits if not inside.contains(m.start(), m.end())]
                 windows = _merge(
                     [_widen(text, max(0, m.start() - trig.margin), m.end() + trig.margin) for m in hits]
                 )

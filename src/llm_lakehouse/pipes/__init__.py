@@ -56,7 +56,10 @@ def build_chain(
     each batch when given (the silver job feeds it to ``ops.run_audit``); documents and bytes count the
     rows still kept.
     """
-    pipes = [(name, build_pipe(name, params)) for name, params in steps]
+    pipes = [
+        (label, build_pipe(name, params))
+        for label, (name, params) in zip(step_labels([n for n, _ in steps]), steps, strict=True)
+    ]
 
     def chain(batch: pa.RecordBatch) -> pa.RecordBatch:
         batch = with_drop_columns(batch)
@@ -74,6 +77,16 @@ def build_chain(
         return batch
 
     return chain
+
+
+def step_labels(names: Sequence[str]) -> list[str]:
+    """Unique step names for reporting: a pipe used twice (``pii`` per data product) is ``pii``, ``pii#2``."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return out
 
 
 def _kept_size(batch: pa.RecordBatch) -> tuple[int, int]:
