@@ -218,6 +218,21 @@ class Airflow:
             },
         )
 
+    def wait_backfills(self, dag_id: str = DAG_ID, timeout: float = 300) -> None:
+        """Waits until the scheduler has marked every backfill of the DAG complete (its runs finishing is not
+        enough: Airflow takes one active backfill per DAG and the UI disables Run Backfill until then)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            active = [
+                b["id"]
+                for b in self.api("GET", f"/api/v2/backfills?dag_id={dag_id}")["backfills"]
+                if not b.get("completed_at")
+            ]
+            if not active:
+                return
+            time.sleep(3)
+        raise TimeoutError(f"backfills {active} of {dag_id} not complete after {timeout}s")
+
     def wait_runs(self, run_ids: list[str], dag_id: str = DAG_ID, timeout: float = 900) -> dict[str, str]:
         deadline = time.monotonic() + timeout
         states: dict[str, str] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import date, timedelta
 
@@ -73,3 +74,54 @@ def test_dag_test_builds_one_day(dagbag, airflow_db):
         manifest["quarantine"],
     )
     assert got["gold_documents"] == got["silver"] and got["gold_tokens"] > 0
+    check_lineage_store(got)
+
+
+def check_lineage_store(got: dict) -> None:
+    """What the jobs recorded for DataHub (file sink, read back as stored, not from the emitter)."""
+    from llm_lakehouse.lineage import model
+
+    lines = (SETTINGS.home / "datahub" / "journal.jsonl").read_text().splitlines()
+    aspects = {(e["entityUrn"], e["aspectName"]): e["aspect"]["json"] for e in map(json.loads, lines)}
+
+    def urn(ident: str) -> str:
+        return f"urn:li:dataset:(urn:li:dataPlatform:iceberg,{SETTINGS.catalog_name}.{ident},PROD)"
+
+    for table in model.spec_tables(SPEC):
+        fields = [f["fieldPath"] for f in aspects[(urn(table.ident), "schemaMetadata")]["fields"]]
+        assert fields == table.column_names, table.ident
+    gold = aspects[(urn("gold.training_documents"), "upstreamLineage")]["fineGrainedLineages"]
+    assert any("silver.documents,PROD),text)" in u for fg in gold for u in fg["upstreams"])
+    assert aspects[(urn("silver.documents"), "globalTags")]["tags"] == [{"tag": "urn:li:tag:pii"}]
+    runs = {
+        v["customProperties"]["task_id"]: v["customProperties"]
+        for (_, name), v in aspects.items()
+        if name == "dataProcessInstanceProperties"
+    }
+    assert set(runs) >= {"bronze", "silver", "gold"}
+    assert runs["silver"]["silver"] == str(got["silver"]) and runs["gold"]["gold_tokens"] == str(
+        got["gold_tokens"]
+    )
+
+
+def test_gpu_stages_route_to_the_gpu_queue_without_secrets():
+    from llm_lakehouse.airflow_dag import spark_task
+    from llm_lakehouse.settings import Settings
+
+    from llm_lakehouse.spec import SparkStage
+
+    spark = SPEC.spark.model_copy(update={"stages": {"gold": SparkStage(gpu=True)}})
+    spec = SPEC.model_copy(update={"spark": spark})
+    env = {
+        "LAKEHOUSE_HOME": str(SETTINGS.home),
+        "LAKEHOUSE_CATALOG_URI": "postgresql+psycopg2://lake:s3cret-pw@db:5432/lake",
+        "LAKEHOUSE_SPARK_GPU_CONF": '{"spark.executor.resource.gpu.amount": "1"}',
+    }
+    settings = Settings.from_env(env)
+    gold, silver = spark_task(spec, "gold", settings), spark_task(spec, "silver", settings)
+    assert (gold.queue, silver.queue) == ("gpu", "default")
+    assert gold.conf["spark.executor.resource.gpu.amount"] == "1"
+    assert "spark.executor.resource.gpu.amount" not in silver.conf
+    # The PostgreSQL password is not in what Airflow renders (conf, env_vars).
+    rendered = json.dumps({"conf": gold.conf, "env": gold.env_vars}, default=str)
+    assert "s3cret-pw" not in rendered

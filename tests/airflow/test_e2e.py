@@ -85,6 +85,7 @@ def test_backfill_over_rest_builds_each_day_once_and_reruns_idempotently(airflow
     # The rerun of DAYS[0] replaced its day (a new snapshot per day written) and changed no count.
     assert counts(DAYS[0]) == day0_before
     assert len(history("silver.documents")) == snapshots_before + 3
+    af.wait_backfills()  # the scheduler then marks the backfill complete: the next one may start
 
 
 def test_browser_trigger_backfill(airflow):
@@ -95,6 +96,7 @@ def test_browser_trigger_backfill(airflow):
     from playwright.sync_api import sync_playwright
 
     af, manifest = airflow
+    af.wait_backfills()  # one active backfill per DAG: the UI disables Run Backfill until the last one ends
     first, last = DAYS[3], DAYS[4]
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
