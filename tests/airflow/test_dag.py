@@ -107,7 +107,6 @@ def check_lineage_store(got: dict) -> None:
 def test_gpu_stages_route_to_the_gpu_queue_without_secrets():
     from llm_lakehouse.airflow_dag import spark_task
     from llm_lakehouse.settings import Settings
-
     from llm_lakehouse.spec import SparkStage
 
     spark = SPEC.spark.model_copy(update={"stages": {"gold": SparkStage(gpu=True)}})
