@@ -133,47 +133,17 @@ def test_every_column_of_a_derived_table_has_lineage(spec: PipelineSpec) -> None
             )
 
 
-def test_pii_columns_are_derived_from_a_pii_pipe_in_the_spec(spec: PipelineSpec, monkeypatch) -> None:
-    from llm_lakehouse.pipes import REGISTRY
-    from llm_lakehouse.pipes.base import Params as BaseParams
-
-    class Pii:  # stand-in for the pii pipe (issue 4): only its declaration matters here
-        name = "pii"
-        columns = (("pii_counts", "MAP<STRING, INT>", "PII findings per entity type"),)
-
-        class Params(BaseParams):
-            entities: dict[str, str] = {}
-
-    monkeypatch.setitem(REGISTRY, "pii", Pii)
-    raw = spec.model_dump(exclude={"path"})
-    raw["silver"]["pipes"].append({"pipe": "pii", "entities": {"email_address": "redact", "PERSON": "hash"}})
-    with_pii = PipelineSpec.model_validate(raw)
-    got = {(p.table, p.column, p.entity) for p in model.pii_columns(with_pii)}
-    assert got == {
-        ("silver.documents", "text", "EMAIL_ADDRESS"),
-        ("silver.documents", "text", "PERSON"),
-        ("bronze.documents", "text", "EMAIL_ADDRESS"),  # the raw, unscrubbed copy upstream
-        ("bronze.documents", "text", "PERSON"),
-    }
-    # A pipe may declare its columns itself.
-    monkeypatch.setattr(Pii, "pii_columns", staticmethod(lambda p: [("text", "US_SSN")]), raising=False)
-    assert {p.entity for p in model.pii_columns(with_pii)} == {"US_SSN"}
-    if not any("pii" in p.pipe for p in spec.silver.pipes):
-        assert model.pii_columns(spec) == []
-
-
 def test_pii_columns_of_the_real_pii_pipe(spec: PipelineSpec) -> None:
-    """The pii pipe (issue 4) as a spec configures it: its policy's entities on its text columns."""
-    from llm_lakehouse.pipes import REGISTRY
-
-    if "pii" not in REGISTRY:
-        pytest.skip("no pii pipe registered yet")
+    """The pii steps of the real spec: the union of their policies' entities on the scrubbed text column, and on
+    the raw, unscrubbed copy upstream in bronze."""
+    entities = {e for p in spec.silver.pipes if p.pipe == "pii" for e in p.params["entities"]}
+    assert {"PERSON", "EMAIL_ADDRESS", "API_TOKEN"} <= entities
+    got = {(p.table, p.column, p.entity) for p in model.pii_columns(spec)}
+    assert got == {(t, "text", e) for t in ("silver.documents", "bronze.documents") for e in entities}
+    # A spec without a pii step tags nothing.
     raw = spec.model_dump(exclude={"path"})
     raw["silver"]["pipes"] = [p for p in raw["silver"]["pipes"] if p["pipe"] != "pii"]
-    raw["silver"]["pipes"].insert(-1, {"pipe": "pii", "entities": ["EMAIL_ADDRESS", "PERSON"]})
-    got = {(p.table, p.column, p.entity) for p in model.pii_columns(PipelineSpec.model_validate(raw))}
-    tables = ("silver.documents", "bronze.documents")
-    assert got == {(t, "text", e) for t in tables for e in ("EMAIL_ADDRESS", "PERSON")}
+    assert model.pii_columns(PipelineSpec.model_validate(raw)) == []
 
 
 # --- File and Lite stores -------------------------------------------------------------------------------

@@ -308,17 +308,28 @@ def test_spec_with_pii_steps_loads(tmp_path: Path):
     from llm_lakehouse.spec import load_spec
 
     spec = Path(__file__).resolve().parents[2] / "pipelines" / "corpus_nightly.yaml"
-    text = spec.read_text().replace(
-        "    - {pipe: content_hash}",
-        "    - {pipe: pii, policy: support, sources: [support], salt_env: PII_SALT,"
-        " operators: {PERSON: {type: hash}}}\n"
-        "    - {pipe: pii, policy: docs, sources: [docs, web], entities: [EMAIL_ADDRESS, API_TOKEN]}\n"
-        "    - {pipe: content_hash}",
+    steps = [p for p in load_spec(spec).silver.pipes if p.pipe == "pii"]
+    assert [(s.params["policy"], s.params["sources"]) for s in steps] == [
+        ("support_chat", ["support"]),
+        ("public_text", ["web", "docs"]),
+    ]
+    # Pseudonyms instead of placeholders: a hash operator with the salt's env var name.
+    text = (
+        spec.read_text()
+        .replace(
+            "      default_operator: {type: replace}          # <EMAIL_ADDRESS>, <PERSON> ...",
+            "      default_operator: {type: replace}\n      salt_env: PII_SALT\n"
+            "      operators: {PERSON: {type: hash}, CREDIT_CARD: {type: mask, keep_last: 4}}",
+            1,
+        )
+        .replace("      operators:\n        CREDIT_CARD: {type: mask, keep_last: 4}\n", "", 1)
     )
     path = tmp_path / "spec.yaml"
     path.write_text(text)
-    steps = [p for p in load_spec(path).silver.pipes if p.pipe == "pii"]
-    assert [s.params["policy"] for s in steps] == ["support", "docs"]
+    support = next(p for p in load_spec(path).silver.pipes if p.pipe == "pii")
+    assert support.params["salt_env"] == "PII_SALT" and support.params["operators"]["PERSON"] == {
+        "type": "hash"
+    }
 
 
 def test_airflow_side_imports_no_heavy_library():

@@ -33,6 +33,7 @@ def make_batch(texts: list[str | None], parse_errors: list[str | None] | None = 
     return pa.RecordBatch.from_pydict(
         {
             "doc_id": pa.array([f"t/{i}" for i in range(n)], pa.string()),
+            "source": pa.array(["docs"] * n, pa.string()),  # scoped steps (pii, web-only rules) read it
             "text": pa.array(texts, pa.string()),
             "parse_error": pa.array(parse_errors or [None] * n, pa.string()),
         }
