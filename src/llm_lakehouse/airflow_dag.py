@@ -16,9 +16,11 @@ import pendulum
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import Asset, CronDataIntervalTimetable
 
+from llm_lakehouse.lineage.model import stage_io
 from llm_lakehouse.settings import Settings
 from llm_lakehouse.spec import PipelineSpec
 from llm_lakehouse.submit import STAGES, application, application_args
+from llm_lakehouse.tables import TABLES
 
 DAY = "{{ data_interval_start | ds }}"
 RUN_ID = "{{ run_id }}"
@@ -79,6 +81,8 @@ def spark_task(spec: PipelineSpec, stage: str, settings: Settings | None = None)
         # backfills that run several days at once.
         depends_on_past=stage == "silver",
         outlets=[asset(settings, t) for t in STAGES[stage][1]],
+        # The tables it reads: the DataHub plugin rewrites a task's inputs from its inlets.
+        inlets=[asset(settings, t) for t in stage_io(spec, stage)[0] if t in TABLES],
         doc_md=f"Runs `spark_jobs/{STAGES[stage][0]}` for the run's logical day; writes {', '.join(STAGES[stage][1])}.",
     )
 

@@ -11,7 +11,10 @@ JOBS_DIR = REPO_ROOT / "spark_jobs"
 # Layer -> (entry point, the table it writes). Order is the order a day is built in.
 STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "bronze": ("bronze_ingest.py", ("bronze.documents",)),
-    "silver": ("silver_refine.py", ("silver.documents", "silver.quarantine")),
+    "silver": (
+        "silver_refine.py",
+        ("silver.documents", "silver.quarantine", "silver.dedup_index", "ops.pii_audit"),
+    ),
     "gold": ("gold_tokenize.py", ("gold.training_documents",)),
 }
 

@@ -275,6 +275,14 @@ LINEAGE: dict[str, Lineage] = {
             "band": (),
         },
     ),
+    "ops.pii_audit": Lineage(
+        ("silver.documents",),
+        {
+            "entity": ("silver.documents.pii_counts",),
+            "count": ("silver.documents.pii_counts",),
+            "docs_with_entity": ("silver.documents.pii_counts",),
+        },
+    ),
     "gold.training_documents": Lineage(
         ("silver.documents",),
         {

@@ -48,3 +48,10 @@ def test_plugin_urns_equal_the_jobs_urns() -> None:
         assert str(job.urn) == mcps.job_urn(ours, spec, task.task_id)
         outlets = sorted(translate_airflow_asset_to_urn(o, env=cfg.cluster) for o in task.outlets)
         assert outlets == sorted(mcps.dataset_urn(ours, t) for t in model.stage_io(spec, task.task_id)[1])
+        # Inlets too, or the plugin would overwrite the task's inputs with none in a real GMS.
+        inlets = sorted(translate_airflow_asset_to_urn(i, env=cfg.cluster) for i in task.inlets)
+        tables = [t for t in model.stage_io(spec, task.task_id)[0] if not t.startswith("landing")]
+        assert inlets == sorted(mcps.dataset_urn(ours, t) for t in tables)
+    assert [i.uri.rstrip("/") for i in dag.get_task("gold").inlets] == [
+        "iceberg://lakehouse.silver.documents"
+    ]
