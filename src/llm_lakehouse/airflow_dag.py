@@ -9,14 +9,17 @@ interval: the run that fires at 02:00 UTC on day D+1 builds day D.
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
 import pendulum
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.sdk import Asset, CronDataIntervalTimetable
+from airflow.sdk import Asset, CronDataIntervalTimetable, Param
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from llm_lakehouse.lineage.model import stage_io
+from llm_lakehouse.quality.report import blocked_message
 from llm_lakehouse.settings import Settings
 from llm_lakehouse.spec import PipelineSpec
 from llm_lakehouse.submit import STAGES, application, application_args
@@ -27,6 +30,24 @@ RUN_ID = "{{ run_id }}"
 # Celery queues (docker-compose.yml and the Helm chart run a worker on each); LocalExecutor ignores them.
 DEFAULT_QUEUE = "default"
 GPU_QUEUE = "gpu"
+# DAG param: publish a day whose only failed quality checks are warning-level ones (this run only).
+ACCEPT_WARNINGS = "accept_quality_warnings"
+
+
+class LakehouseSparkSubmitOperator(SparkSubmitOperator):
+    """spark-submit of a layer job. When the job's quality gate blocked the day, the task fails with the gate's
+    own message (each failed expectation and its observed value) and is not retried: the same input would
+    fail the same checks. Any other failure is spark-submit's, retried as usual."""
+
+    def execute(self, context: Any) -> None:
+        started = time.time()
+        try:
+            super().execute(context)
+        except AirflowException as exc:
+            message = blocked_message(Settings.from_env(), context["run_id"], self.task_id, started)
+            if message:
+                raise AirflowFailException(message) from exc
+            raise
 
 
 def asset(settings: Settings, ident: str) -> Asset:
@@ -46,6 +67,15 @@ def dag_kwargs(spec: PipelineSpec) -> dict[str, Any]:
         "max_active_runs": spec.max_active_runs,
         "tags": [*spec.tags, "llm-lakehouse"],
         "doc_md": doc_md(spec),
+        "params": {
+            ACCEPT_WARNINGS: Param(
+                False,
+                type="boolean",
+                title="Accept quality warnings",
+                description="Publish days whose only failed quality checks are warning-level ones "
+                "(this run only). Blocking checks can't be skipped: change the spec.",
+            )
+        },
         "default_args": {
             "owner": spec.owner,
             "retries": spec.retries,
@@ -63,11 +93,13 @@ def queue(spec: PipelineSpec, stage: str) -> str:
 def spark_task(spec: PipelineSpec, stage: str, settings: Settings | None = None) -> SparkSubmitOperator:
     settings = settings or Settings.from_env()
     gpu = spec.spark.wants_gpu(stage)
-    return SparkSubmitOperator(
+    return LakehouseSparkSubmitOperator(
         task_id=stage,
         conn_id="spark_default",
         application=application(stage),
-        application_args=application_args(spec, DAY, RUN_ID),
+        application_args=application_args(
+            spec, DAY, RUN_ID, ["--accept-warnings", f"{{{{ params.{ACCEPT_WARNINGS} }}}}"]
+        ),
         name=f"{spec.name}.{stage}",
         # conf is a templated field, shown as the task's Rendered Template: submit_conf holds no secret.
         conf=settings.submit_conf() | (settings.gpu_conf() if gpu else {}),
@@ -98,6 +130,9 @@ Built from `{spec.path}` (spec digest `{spec.digest()}`); owners: {", ".join(spe
 Each run builds the day of its data interval's start: landing `<landing>/<day>/<source>/` →
 `bronze.documents` → `silver.documents` (+ `silver.quarantine`) → `gold.training_documents`.
 Every write replaces exactly that day, so reruns and backfills (Trigger → Backfill) are idempotent.
+Each job writes to an Iceberg branch and publishes to `main` only when the spec's quality checks pass
+(write-audit-publish); a blocked day fails its task with the failed checks, and main keeps its snapshot.
+Trigger with `{ACCEPT_WARNINGS}: true` to publish a day whose only failures are warning-level ones.
 `silver` depends on the previous run (dedup against history needs day order): in a backfill choose
 **Missing and Errored Runs** or **All Runs**. A manual run at logical date L builds the day before L.
 

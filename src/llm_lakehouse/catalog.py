@@ -17,7 +17,16 @@ from pyiceberg.expressions import EqualTo
 from pyiceberg.table import Table as IcebergTable
 
 from llm_lakehouse.settings import Settings
-from llm_lakehouse.tables import ALL_TABLES, BRONZE, GOLD_TRAINING, QUARANTINE, RUN_AUDIT, SILVER, table
+from llm_lakehouse.tables import (
+    ALL_TABLES,
+    BRONZE,
+    GOLD_TRAINING,
+    QUALITY_RESULTS,
+    QUARANTINE,
+    RUN_AUDIT,
+    SILVER,
+    table,
+)
 
 DUPLICATE_REASONS = ("exact_duplicate", "near_duplicate")
 
@@ -86,6 +95,20 @@ def run_audit(catalog: SqlCatalog, day: date) -> list[dict[str, Any]]:
     # Arrow keeps write order within a job; sort only by job so pipe steps stay in chain order.
     steps = [{k: r[k] for k in cols} for r in rows if r["reason"] is None]
     return sorted(steps, key=lambda r: (order.get(r["job"], 9), r["step"] == "*"))
+
+
+def quality_results(catalog: SqlCatalog, day: date) -> list[dict[str, Any]]:
+    """The day's quality gate results, from each job's latest gate (earlier attempts stay in the table)."""
+    if QUALITY_RESULTS.ident not in existing(catalog):
+        return []
+    cols = ("job", "table_name", "expectation", "level", "success", "observed", "outcome", "branch", "run_id")
+    rows = read_day(catalog, QUALITY_RESULTS.ident, day, (*cols, "processed_at")).to_pylist()
+    latest = {}
+    for r in rows:
+        latest[r["job"]] = max(latest.get(r["job"], r["processed_at"]), r["processed_at"])
+    order = {"bronze": 0, "silver": 1, "gold": 2}
+    keep = [{k: r[k] for k in cols} for r in rows if r["processed_at"] == latest[r["job"]]]
+    return sorted(keep, key=lambda r: order.get(r["job"], 9))
 
 
 def history(catalog: SqlCatalog, ident: str) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table as RichTable
 
 from llm_lakehouse.lineage.cli import app as lineage_app
@@ -54,10 +55,16 @@ def build(
     source_name: Annotated[
         str | None, typer.Option(help="source name for --source (default: dir name)")
     ] = None,
+    accept_warnings: Annotated[
+        bool, typer.Option("--accept-warnings", help="publish days whose only failed checks are warnings")
+    ] = False,
     spec_path: SpecOpt = DEFAULT_SPEC,
 ) -> None:
-    """Run bronze → silver → gold for one date through spark-submit, with per-stage progress and counts."""
+    """Run bronze → silver → gold for one date through spark-submit, with per-stage progress and counts.
+
+    Each stage writes to an Iceberg branch and publishes only if the spec's quality checks pass."""
     from llm_lakehouse.jobs.runner import RESULT_PREFIX
+    from llm_lakehouse.quality.report import blocked_message
     from llm_lakehouse.submit import STAGES, spark_submit_command
 
     day = _day(date_)
@@ -76,9 +83,11 @@ def build(
             extra = ["--input", str(source.resolve())] + (
                 ["--source-name", source_name] if source_name else []
             )
+        if accept_warnings:
+            extra.append("--accept-warnings")
         cmd = spark_submit_command(settings, spec, stage, day.isoformat(), run_id, extra)
         log_path = log_dir / f"{stage}.log"
-        started = time.monotonic()
+        started, started_at = time.monotonic(), time.time()
         with (
             console.status(f"[bold]{stage}[/bold] {day} (spark-submit, log: {log_path})"),
             open(log_path, "w") as log,
@@ -86,6 +95,10 @@ def build(
             proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env, check=False)
             log.write(proc.stdout)
         if proc.returncode != 0:
+            blocked = blocked_message(settings, run_id, stage, started_at)
+            if blocked:
+                console.print(f"[red]{stage}: {escape(blocked)}[/red]\n(log: {log_path})")
+                raise typer.Exit(1)
             tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-25:])
             console.print(
                 f"[red]{stage} failed (exit {proc.returncode}); last lines of {log_path}:[/red]\n{tail}"
@@ -106,13 +119,14 @@ def stats(
     date_: DateOpt, as_json: Annotated[bool, typer.Option("--json", help="one JSON object")] = False
 ) -> None:
     """Counts of one date: bronze, silver, quarantine, duplicates, gold documents and tokens."""
-    from llm_lakehouse.catalog import day_stats, open_catalog, run_audit
+    from llm_lakehouse.catalog import day_stats, open_catalog, quality_results, run_audit
 
     cat = open_catalog()
     result = day_stats(cat, _day(date_))
     steps = run_audit(cat, _day(date_))
+    checks = quality_results(cat, _day(date_))
     if as_json:
-        print(json.dumps({**result, "audit": steps}, sort_keys=True))
+        print(json.dumps({**result, "audit": steps, "quality": checks}, sort_keys=True))
         return
     t = RichTable(title=f"lakehouse {result['date']}")
     t.add_column("measure")
@@ -134,6 +148,16 @@ def stats(
             times = [f"{r[k]:.2f}" if r[k] is not None else "" for k in ("wall_s", "cpu_s")]
             a.add_row(r["job"], r["step"], *nums, *mb, *times)
         Console().print(a)
+    if checks:
+        q = RichTable(title="ops.quality_results: the latest gate of each job")
+        for c in ("job", "table", "expectation", "level", "result", "observed", "gate"):
+            q.add_column(c)
+        for r in checks:
+            ok = "[green]pass[/green]" if r["success"] else "[red]FAIL[/red]"
+            q.add_row(
+                r["job"], r["table_name"], r["expectation"], r["level"], ok, r["observed"], r["outcome"]
+            )
+        Console().print(q)
 
 
 def _jsonable(v: Any) -> Any:

@@ -15,7 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from llm_lakehouse.tables import SILVER, Table, with_columns
+from llm_lakehouse.quality.rules import Quality
+from llm_lakehouse.tables import SILVER, TABLES, WAP_LAYERS, Table, with_columns
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -124,6 +125,7 @@ class PipelineSpec(_Strict):
     dedup: Dedup = Dedup()
     gold: Gold = Gold()
     spark: SparkSettings = SparkSettings()
+    quality: Quality = Quality()
     # Filled by load_spec: where the spec came from, so jobs can be pointed at the same file.
     path: Path | None = None
 
@@ -156,6 +158,27 @@ class PipelineSpec(_Strict):
                     )
         return self
 
+    @model_validator(mode="after")
+    def _quality_targets_exist(self) -> PipelineSpec:
+        # A rule on a misspelt table or column would never run: fail at load with its key instead.
+        for ident, rules in self.quality.tables.items():
+            key = f"quality.tables.{ident}"
+            if ident not in TABLES or TABLES[ident].layer not in WAP_LAYERS:
+                known = sorted(t for t, v in TABLES.items() if v.layer in WAP_LAYERS)
+                raise ValueError(f"{key}: unknown table; expected one of {known}")
+            columns = set(self.table(ident).column_names)
+            labels = [r.label for r in rules]
+            if len(set(labels)) != len(labels):
+                raise ValueError(f"{key}: rule names must be unique, got {labels}")
+            for i, rule in enumerate(rules):
+                for column in rule.columns:
+                    if column not in columns:
+                        raise ValueError(f"{key}.{i}.column: {column!r} is not a column of {ident}")
+                of = getattr(rule, "of", None)
+                if of is not None and of not in TABLES:
+                    raise ValueError(f"{key}.{i}.of: unknown table {of!r}; expected one of {sorted(TABLES)}")
+        return self
+
     @property
     def owner(self) -> str:
         return self.owners[0]
@@ -175,6 +198,10 @@ class PipelineSpec(_Strict):
         from llm_lakehouse.pipes import pipe_columns
 
         return with_columns(SILVER, pipe_columns([p.pipe for p in self.silver.pipes]))
+
+    def table(self, ident: str) -> Table:
+        """A table as this spec makes it (silver.documents with its pipes' columns)."""
+        return self.silver_table() if ident == SILVER.ident else TABLES[ident]
 
     def digest(self) -> str:
         """Content hash of the spec as validated (not of the file's bytes): recorded with each run."""

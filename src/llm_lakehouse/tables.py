@@ -12,6 +12,11 @@ from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
 
+# Layers consumers read: their jobs write each day to a write-audit-publish branch (jobs/wap.py) that is
+# published to main only after the quality gate. ops.* tables are the jobs' own logs, written directly.
+WAP_LAYERS = ("bronze", "silver", "gold")
+WAP_PROPERTY = "write.wap.enabled"
+
 # Spark SQL type -> Arrow type, for the few types the lakehouse uses.
 _ARROW = {
     "STRING": pa.string(),
@@ -55,8 +60,13 @@ class Table:
         return (
             f"CREATE TABLE IF NOT EXISTS {catalog}.{self.ident} (\n  {cols}\n) USING iceberg\n"
             f"PARTITIONED BY ({', '.join(self.partition_by)})\nCOMMENT '{_quote(self.comment)}'\n"
-            "TBLPROPERTIES ('format-version'='2', 'write.parquet.compression-codec'='zstd')"
+            "TBLPROPERTIES ('format-version'='2', 'write.parquet.compression-codec'='zstd'"
+            + (f", '{WAP_PROPERTY}'='true')" if self.wap else ")")
         )
+
+    @property
+    def wap(self) -> bool:
+        return self.layer in WAP_LAYERS
 
     def arrow_schema(self, exclude: tuple[str, ...] = ()) -> pa.Schema:
         return pa.schema([(n, _ARROW[t]) for n, t, _ in self.columns if n not in exclude])
@@ -226,7 +236,31 @@ PII_AUDIT = Table(
     comment="PII replaced per source and entity type, from silver's pii_counts: counts only, never values",
 )
 
-ALL_TABLES = (BRONZE, SILVER, QUARANTINE, DEDUP_INDEX, GOLD_TRAINING, RUN_AUDIT, PII_AUDIT)
+QUALITY_RESULTS = Table(
+    "ops",
+    "quality_results",
+    (
+        ("job", "STRING", "bronze, silver or gold"),
+        ("table_name", "STRING", "the table checked, <layer>.<table>"),
+        ("expectation", "STRING", "the rule's name in the spec"),
+        ("expect", "STRING", "the spec's rule type, e.g. not_null, row_count_vs_trailing"),
+        ("gx_type", "STRING", "the Great Expectations expectation that ran"),
+        ("column_name", "STRING", "the column checked; null for table-level rules"),
+        ("level", "STRING", "blocking or warning"),
+        ("success", "BOOLEAN", "whether the day met the expectation"),
+        ("observed", "STRING", "observed value as JSON: counts and aggregates, never row values"),
+        ("kwargs", "STRING", "the expectation's parameters as JSON (bounds computed for this day included)"),
+        ("branch", "STRING", "the write-audit-publish branch that was checked"),
+        ("outcome", "STRING", "what the gate did with the day: published, accepted_warnings or blocked"),
+        ("dt", "DATE", "logical date"),
+        ("run_id", "STRING", "run id"),
+        ("processed_at", "TIMESTAMP", "when the gate ran"),
+    ),
+    partition_by=("dt", "job"),
+    comment="Quality gate results per run, table and expectation (Great Expectations on the WAP branch)",
+)
+
+ALL_TABLES = (BRONZE, SILVER, QUARANTINE, DEDUP_INDEX, GOLD_TRAINING, RUN_AUDIT, PII_AUDIT, QUALITY_RESULTS)
 TABLES = {t.ident: t for t in ALL_TABLES}
 
 

@@ -10,6 +10,7 @@ import pendulum
 import pytest
 from conftest import SETTINGS, stats
 
+from llm_lakehouse.quality.report import report_path
 from llm_lakehouse.settings import REPO_ROOT
 from llm_lakehouse.spec import load_spec
 
@@ -75,6 +76,40 @@ def test_dag_test_builds_one_day(dagbag, airflow_db):
     )
     assert got["gold_documents"] == got["silver"] and got["gold_tokens"] > 0
     check_lineage_store(got)
+
+
+def test_a_blocked_quality_gate_fails_the_task_once_and_the_param_accepts_a_warning(dagbag, airflow_db):
+    """A day that is mostly junk: silver's quarantine_share (a warning-level rule) blocks the publish."""
+    from llm_lakehouse.sample import generate
+
+    day = date(2026, 10, 15)  # the day after test_dag_test_builds_one_day's: silver depends on the past
+    generate(SETTINGS.landing, [day], docs_per_source=4)
+    feed = next((SETTINGS.landing / day.isoformat() / "web").glob("*.jsonl"))
+    with feed.open("a") as fh:
+        fh.writelines(f'{{"id": "junk-{i}", "text": }}\n' for i in range(60))
+    dag = dagbag.dags["corpus_nightly"]
+    run_at = pendulum.datetime(2026, 10, 16, 2, tz="UTC")
+    run = dag.test(logical_date=run_at)
+    assert run.state == "failed"
+    tis = {ti.task_id: ti for ti in run.get_task_instances()}
+    # AirflowFailException: failed at the first try, its two retries not used; gold never ran.
+    assert (tis["bronze"].state, tis["silver"].state, tis["gold"].state) == (
+        "success",
+        "failed",
+        "upstream_failed",
+    )
+    assert tis["silver"].try_number == 1
+    report = json.loads(report_path(SETTINGS, run.run_id, "silver").read_text())
+    assert report["outcome"] == "blocked" and report["failed"] == ["quarantine_share"]
+    assert "quarantine_share [warning] FAILED" in report["message"]
+    assert stats(day)["silver"] == 0 and stats(day)["bronze"] > 60  # bronze published, silver not
+
+    run = dag.test(logical_date=run_at, run_conf={"accept_quality_warnings": True})
+    assert run.state == "success"
+    got = stats(day)
+    assert got["silver"] > 0 and got["by_reason"]["malformed_json"] == 60
+    silver_checks = [q for q in got["quality"] if q["job"] == "silver"]
+    assert {q["outcome"] for q in silver_checks} == {"accepted_warnings"}
 
 
 def check_lineage_store(got: dict) -> None:

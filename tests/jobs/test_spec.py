@@ -213,3 +213,43 @@ def test_digest_is_stable_and_ignores_location_and_formatting(tmp_path):
 )
 def test_digest_changes_with_the_spec(tmp_path, old, new):
     assert load_spec(write(tmp_path, edited(old, new))).digest() != load_spec(SPEC).digest()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        (
+            "{expect: in_set, column: lang,",
+            "{expect: in_set, column: language,",
+            "quality.tables.silver.documents.4.column: 'language' is not a column of silver.documents",
+        ),
+        (
+            "    gold.training_documents:\n",
+            "    gold.training_docs:\n",
+            "quality.tables.gold.training_docs: unknown table",
+        ),
+        (
+            "{expect: not_null, column: token_ids}",
+            "{expect: not_nul, column: token_ids}",
+            "quality.tables.gold.training_documents.0: Input tag 'not_nul' found using 'expect' does not match",
+        ),
+        (
+            "{expect: between, column: n_tokens, min: 1, max: 1000000}",
+            "{expect: between, column: n_tokens}",
+            "between needs min, max or both",
+        ),
+        ("level: warning}", "level: fatal}", "Input should be 'blocking' or 'warning'"),
+        ("of: bronze.documents", "of: bronze.docs", "of: unknown table 'bronze.docs'"),
+    ],
+    ids=[
+        "unknown-column",
+        "unknown-table",
+        "unknown-expectation",
+        "unbounded-between",
+        "bad-level",
+        "bad-of",
+    ],
+)
+def test_bad_quality_rules_fail_at_load_with_their_key(tmp_path, old, new, expected):
+    path, msg = spec_error(tmp_path, edited(old, new))
+    assert msg.startswith(f"{path}: invalid pipeline spec") and expected in msg, msg

@@ -40,7 +40,15 @@ def replace_rows(
 ) -> None:
     """``replace_day`` limited to the rows of ``day`` that also match ``where`` (a partition column)."""
     cond = day_filter(day) if where is None else day_filter(day) & where
-    df.select(*table.column_names).writeTo(f"{settings.catalog_name}.{table.ident}").overwrite(cond)
+    name = f"{settings.catalog_name}.{table.ident}"
+    # Columns of the stored table that this spec no longer produces (a pipe removed from the spec) are
+    # written as nulls: schema evolution only ever adds columns.
+    stored = df.sparkSession.table(name).schema
+    cols = [
+        F.col(f.name) if f.name in df.columns else F.lit(None).cast(f.dataType).alias(f.name)
+        for f in stored.fields
+    ]
+    df.select(*table.column_names).select(*cols).writeTo(name).overwrite(cond)
 
 
 def read_day(spark: SparkSession, table: Table, settings: Settings, day: date) -> DataFrame:

@@ -51,6 +51,14 @@ def parse_args(argv: list[str] | None, extra: Callable[[argparse.ArgumentParser]
     p.add_argument("--spec", required=True, type=Path)
     p.add_argument("--date", required=True, type=date.fromisoformat)
     p.add_argument("--run-id", required=True)
+    # Publish a day whose only failed checks are warning-level ones (Airflow passes the run's param).
+    p.add_argument(
+        "--accept-warnings",
+        nargs="?",
+        const=True,
+        default=False,
+        type=lambda v: v.strip().lower() in ("1", "true", "yes"),
+    )
     if extra:
         extra(p)
     return p.parse_args(argv)
@@ -68,12 +76,25 @@ def run_job(
     spec = load_spec(args.spec)
     settings = Settings.from_env()
     from llm_lakehouse.jobs.session import ensure_tables, spark_session
+    from llm_lakehouse.jobs.wap import write_audit_publish
+    from llm_lakehouse.submit import STAGES
 
     started = time.monotonic()
     with catalog_lock(settings):
         spark = spark_session(settings, f"{spec.name}.{stage}")
         ensure_tables(spark, settings, spec)
-        result = body(spark, spec, settings, args)
+        # Writes go to a branch; main moves only if the day passes the spec's quality rules (jobs/wap.py).
+        result = write_audit_publish(
+            spark,
+            spec,
+            settings,
+            stage,
+            list(STAGES[stage][1]),
+            args.date,
+            args.run_id,
+            lambda: body(spark, spec, settings, args),
+            accept_warnings=args.accept_warnings,
+        )
     result = {"stage": stage, "date": args.date.isoformat(), "run_id": args.run_id, **result}
     result["seconds"] = round(time.monotonic() - started, 2)
     try:  # DataHub lineage (issue 7); it never fails a job: errors are logged only

@@ -8,7 +8,7 @@ from pyspark.sql import SparkSession
 
 from llm_lakehouse.settings import Settings
 from llm_lakehouse.spec import PipelineSpec
-from llm_lakehouse.tables import ALL_TABLES, SILVER, column_ddl
+from llm_lakehouse.tables import ALL_TABLES, SILVER, WAP_PROPERTY, column_ddl
 
 
 def spark_session(settings: Settings, app: str) -> SparkSession:
@@ -44,3 +44,11 @@ def ensure_tables(spark: SparkSession, settings: Settings, spec: PipelineSpec | 
         missing = [c for c in t.columns if c[0] not in have]
         if missing:
             spark.sql(f"ALTER TABLE {cat}.{t.ident} ADD COLUMNS ({', '.join(map(column_ddl, missing))})")
+        # Tables created before write-audit-publish existed get the property that routes writes to branches.
+        if (
+            t.wap
+            and not spark.sql(f"SHOW TBLPROPERTIES {cat}.{t.ident} ('{WAP_PROPERTY}')")
+            .where("value = 'true'")
+            .count()
+        ):
+            spark.sql(f"ALTER TABLE {cat}.{t.ident} SET TBLPROPERTIES ('{WAP_PROPERTY}'='true')")
