@@ -18,6 +18,9 @@ RUN mkdir -p /usr/share/man/man1 \
 
 ARG UV_VERSION=0.13.9
 ENV UV_NO_CACHE=1 UV_PYTHON_DOWNLOADS=never
+# torch is not in requirements/jobs.txt (PyPI's Linux wheel is the multi-GB CUDA build): the CPU build by default,
+# a CUDA build for GPU workers (docker-compose.yml passes TORCH_INDEX=https://download.pytorch.org/whl/cu128).
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
 RUN pip install --no-cache-dir "uv==${UV_VERSION}"
 
 WORKDIR /opt/lakehouse
@@ -28,6 +31,7 @@ RUN uv venv -q -p python3.11 /opt/airflow-venv \
  && uv pip install -q -p /opt/airflow-venv/bin/python -r requirements/airflow.txt \
       "psycopg2-binary==2.9.13" "asyncpg==0.32.0" "apache-airflow-providers-celery==3.26.0" \
  && uv venv -q -p python3.11 /opt/jobs-venv \
+ && uv pip install -q -p /opt/jobs-venv/bin/python --index-url "${TORCH_INDEX}" --extra-index-url https://pypi.org/simple "torch==2.13.0" \
  && uv pip install -q -p /opt/jobs-venv/bin/python -r requirements/jobs.txt \
  && /opt/jobs-venv/bin/python -c "import pyspark, sys; sys.exit(0 if pyspark.__version__.startswith('3.5') else 'pyspark is ' + pyspark.__version__)"
 

@@ -23,9 +23,25 @@ command -v uv >/dev/null || python3 -m pip install -q "uv==0.13.9"
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null || PY=python3
 
+# torch for the jobs env (embeddings): the CPU build. PyPI's Linux torch is a multi-GB CUDA build, so it is not
+# in requirements/jobs.txt; this machine image keeps the CPU wheel in /opt/wheels, elsewhere PyTorch's CPU
+# index serves it. GPU workers' images install a CUDA build instead (docker/spark-jobs.Dockerfile).
+TORCH=${TORCH:-torch==2.13.0}
+install_torch() {
+  local py=$1
+  "$py" -c "import torch" 2>/dev/null && return
+  echo "==> $TORCH (CPU build) into $(dirname "$(dirname "$py")")"
+  if ls /opt/wheels/torch-2.13.0+cpu-* >/dev/null 2>&1; then
+    uv pip install -q -p "$py" --no-deps --no-index --find-links /opt/wheels "$TORCH"
+  else
+    uv pip install -q -p "$py" --no-deps --index-url https://download.pytorch.org/whl/cpu "$TORCH"
+  fi
+}
+
 for env in jobs airflow; do
   echo "==> .venvs/$env"
   [ -x ".venvs/$env/bin/python" ] || uv venv -q -p "$PY" ".venvs/$env"
+  [ "$env" = jobs ] && install_torch ".venvs/$env/bin/python"
   uv pip install -q -p ".venvs/$env/bin/python" -r "requirements/$env.txt"
   uv pip install -q -p ".venvs/$env/bin/python" --no-deps -e .
 done

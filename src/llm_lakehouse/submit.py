@@ -15,7 +15,7 @@ STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
         "silver_refine.py",
         ("silver.documents", "silver.quarantine", "silver.dedup_index", "ops.pii_audit"),
     ),
-    "gold": ("gold_tokenize.py", ("gold.training_documents",)),
+    "gold": ("gold_tokenize.py", ("gold.training_documents", "gold.chunk_embeddings")),
 }
 
 

@@ -29,6 +29,7 @@ _ARROW = {
     "DOUBLE": pa.float64(),
     "BOOLEAN": pa.bool_(),
     "ARRAY<INT>": pa.list_(pa.int32()),
+    "ARRAY<FLOAT>": pa.list_(pa.float32()),
     "ARRAY<BIGINT>": pa.list_(pa.int64()),
     "MAP<STRING, INT>": pa.map_(pa.string(), pa.int32()),
 }
@@ -172,6 +173,30 @@ GOLD_TRAINING = Table(
 )
 
 
+GOLD_CHUNKS = Table(
+    "gold",
+    "chunk_embeddings",
+    (
+        ("chunk_id", "STRING", "stable chunk id: hash of doc_id, chunk index and chunk text"),
+        ("doc_id", "STRING", "source-qualified document id"),
+        ("source", "STRING", "landing feed name"),
+        ("chunk_index", "INT", "position of the chunk in its document, from 0"),
+        ("text", "STRING", "the chunk's text, the document's own characters"),
+        ("char_start", "INT", "offset of the chunk's first character in the silver text"),
+        ("char_end", "INT", "offset after the chunk's last character"),
+        ("n_tokens", "INT", "embedding-model tokens in the chunk"),
+        ("text_hash", "STRING", "hash of the chunk text: an unchanged chunk reuses its embedding"),
+        ("model", "STRING", "embedding model"),
+        ("dim", "INT", "embedding dimension (every vector has exactly dim floats)"),
+        ("embedding", "ARRAY<FLOAT>", "L2-normalized float32 vector of dim values"),
+        ("dt", "DATE", "logical date"),
+        ("run_id", "STRING", "gold run id"),
+        ("processed_at", "TIMESTAMP", "when the gold job ran"),
+    ),
+    comment="Token-window chunks of silver documents with their embeddings, for RAG",
+)
+
+
 def with_columns(base: Table, extra: Sequence[tuple[str, str, str]]) -> Table:
     """``base`` plus columns declared by pipes (placed before the run columns); base columns win."""
     have = set(base.column_names)
@@ -260,7 +285,17 @@ QUALITY_RESULTS = Table(
     comment="Quality gate results per run, table and expectation (Great Expectations on the WAP branch)",
 )
 
-ALL_TABLES = (BRONZE, SILVER, QUARANTINE, DEDUP_INDEX, GOLD_TRAINING, RUN_AUDIT, PII_AUDIT, QUALITY_RESULTS)
+ALL_TABLES = (
+    BRONZE,
+    SILVER,
+    QUARANTINE,
+    DEDUP_INDEX,
+    GOLD_TRAINING,
+    GOLD_CHUNKS,
+    RUN_AUDIT,
+    PII_AUDIT,
+    QUALITY_RESULTS,
+)
 TABLES = {t.ident: t for t in ALL_TABLES}
 
 
@@ -323,6 +358,21 @@ LINEAGE: dict[str, Lineage] = {
             "token_ids": ("silver.documents.text",),
             "n_tokens": ("silver.documents.text",),
             "tokenizer": (),
+        },
+    ),
+    "gold.chunk_embeddings": Lineage(
+        ("silver.documents",),
+        {
+            "chunk_id": ("silver.documents.doc_id", "silver.documents.text"),
+            "chunk_index": ("silver.documents.text",),
+            "text": ("silver.documents.text",),
+            "char_start": ("silver.documents.text",),
+            "char_end": ("silver.documents.text",),
+            "n_tokens": ("silver.documents.text",),
+            "text_hash": ("silver.documents.text",),
+            "embedding": ("silver.documents.text",),
+            "model": (),
+            "dim": (),
         },
     ),
 }

@@ -55,7 +55,7 @@ def results(spark, settings, run_id):
 @pytest.fixture(scope="module")
 def history(spark, spec, settings):
     """Three clean days of bronze, each written to a branch, checked and published."""
-    manifest = generate(settings.landing, DAYS, docs_per_source=8)
+    manifest = generate(settings.landing, DAYS, docs_per_source=30)
     out = {d: bronze(spark, spec, settings, d, f"gate__{d}") for d in DAYS[:3]}
     return manifest, out
 
@@ -173,6 +173,7 @@ def test_planted_bad_rows_fail_each_named_expectation_and_leak_no_value(history,
 def test_a_warning_blocks_unless_the_run_accepts_warnings(history, spark, spec, settings):
     day = DAYS[1]
     n_bronze = day_rows(spark, settings, "bronze.documents", day)
+    assert n_bronze >= 100  # the rule's min_rows: below, a share is not enforced
     # More than half of the day's records in quarantine: quarantine_share is a warning-level rule.
     spilled = (
         spark.table(f"{settings.catalog_name}.bronze.documents")

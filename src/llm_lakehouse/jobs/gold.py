@@ -1,60 +1,226 @@
-"""Gold: silver's day tokenized with the spec's tokenizer into ``gold.training_documents``."""
+"""Gold: silver's day for the two consumers, in one job (Spark costs ~15 s per task: few, fat tasks).
+
+- ``gold.training_documents``: the day tokenized with the spec's tokenizer (tiktoken or an HF
+  ``tokenizer.json``), separator appended; ``lakehouse dataset create`` packs it into training shards.
+- ``gold.chunk_embeddings``: the day cut into token windows of the embedding model (``chunking.py``) and
+  embedded (``embeddings.py``). Incremental: a chunk whose text the day's previous version already embedded
+  with the same model keeps that vector (joined on ``text_hash``), so a rerun of a day embeds nothing and an
+  edited document re-embeds only its changed chunks.
+
+The stage runs on GPU workers when the spec says ``spark.stages.gold.gpu: true`` (the Airflow ``gpu`` queue
+and executor GPU resources) and on the CPU otherwise, through the same code.
+"""
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
-from pyspark.sql import SparkSession
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from llm_lakehouse.chunking import SCHEMA as CHUNK_SCHEMA
+from llm_lakehouse.chunking import chunk_batches
 from llm_lakehouse.jobs.audit import Clock, write_audit
 from llm_lakehouse.jobs.common import read_day, replace_day, stamp
 from llm_lakehouse.pipes import build_pipe
 from llm_lakehouse.settings import Settings
-from llm_lakehouse.spec import PipelineSpec
-from llm_lakehouse.tables import GOLD_TRAINING
+from llm_lakehouse.spec import Embedding, PipelineSpec
+from llm_lakehouse.tables import GOLD_CHUNKS, GOLD_TRAINING
 
 TOKENIZED_SCHEMA = "doc_id STRING, source STRING, content_hash STRING, token_ids ARRAY<INT>, n_tokens INT"
+EMBEDDED_SCHEMA = "text_hash STRING, embedding ARRAY<FLOAT>, embed_s DOUBLE"
 
 
-def _tokenize(encoding: str, append_eos: bool):  # noqa: ANN202
+def _tokenize(params: dict[str, Any]):  # noqa: ANN202
     def apply(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        pipe = build_pipe("tokenize", {"encoding": encoding, "append_eos": append_eos})
+        pipe = build_pipe("tokenize", params)
         for batch in batches:
             yield pipe(batch).select(["doc_id", "source", "content_hash", "token_ids", "n_tokens"])
 
     return apply
 
 
-def tokenize_day(
+def _tokenize_day(
     spark: SparkSession, spec: PipelineSpec, settings: Settings, day: date, run_id: str
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], dict[str, Any]]:
     clock = Clock()
-    tok = spec.gold.tokenizer
+    params = spec.tokenizer_params()
     docs = read_day(spark, spec.silver_table(), settings, day).select(
         "doc_id", "source", "content_hash", "text"
     )
-    tokens = docs.mapInArrow(_tokenize(tok.name, spec.gold.append_eos), TOKENIZED_SCHEMA)
-    replace_day(
-        stamp(tokens.withColumn("tokenizer", F.lit(tok.name)), day, run_id), GOLD_TRAINING, settings, day
-    )
+    tokens = docs.mapInArrow(_tokenize(params), TOKENIZED_SCHEMA)
+    name = spec.gold.tokenizer.name
+    replace_day(stamp(tokens.withColumn("tokenizer", F.lit(name)), day, run_id), GOLD_TRAINING, settings, day)
     row = (
         read_day(spark, GOLD_TRAINING, settings, day)
         .agg(F.count("*").alias("docs"), F.coalesce(F.sum("n_tokens"), F.lit(0)).alias("tokens"))
         .first()
     )
-    audit = {"step": "*", "docs_in": row["docs"], "docs_out": row["docs"], "docs_dropped": 0}
-    audit |= {"wall_s": clock.wall(), "detail": {"tokens": int(row["tokens"]), "tokenizer": tok.name}}
-    write_audit(spark, settings, day, run_id, "gold", [audit])
-    return {"gold_documents": row["docs"], "gold_tokens": int(row["tokens"])}
+    audit = {"step": "tokenize", "docs_in": row["docs"], "docs_out": row["docs"], "docs_dropped": 0}
+    audit |= {"wall_s": clock.wall(), "detail": {"tokens": int(row["tokens"]), "tokenizer": name}}
+    return {"gold_documents": row["docs"], "gold_tokens": int(row["tokens"])}, audit
+
+
+def _embed(cfg: Embedding):  # noqa: ANN202
+    def apply(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from llm_lakehouse.embeddings import get_backend
+
+        _share_cores()
+        backend = get_backend(cfg.backend, cfg.model, cfg.device, cfg.batch_size)
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            started = time.perf_counter()
+            vectors = backend.encode(batch.column("text").to_pylist())
+            flat = pa.array(vectors.reshape(-1), pa.float32())
+            offsets = pa.array(np.arange(0, len(flat) + 1, backend.dim, dtype=np.int32))
+            lists = pa.ListArray.from_arrays(offsets, flat)
+            seconds = pa.array([time.perf_counter() - started] + [0.0] * (batch.num_rows - 1), pa.float64())
+            yield pa.RecordBatch.from_arrays(
+                [batch.column("text_hash"), lists, seconds], ["text_hash", "embedding", "embed_s"]
+            )
+
+    return apply
+
+
+def _share_cores() -> None:
+    """torch uses every core per process by default; Spark runs one Python worker per core: one thread each."""
+    import torch
+
+    cores = int(os.environ.get("LAKEHOUSE_TORCH_THREADS", "0")) or 1
+    if torch.get_num_threads() != cores:
+        torch.set_num_threads(cores)
+
+
+def _previous(spark: SparkSession, settings: Settings, day: date, model: str) -> DataFrame:
+    """Embeddings the day already has for this model, one per text_hash (what a rerun reuses)."""
+    return (
+        read_day(spark, GOLD_CHUNKS, settings, day)
+        .where(F.col("model") == model)
+        .groupBy("text_hash")
+        .agg(F.first("embedding").alias("embedding"))
+    )
+
+
+def _embed_day(
+    spark: SparkSession, spec: PipelineSpec, settings: Settings, day: date, run_id: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Chunks and embeds the day into ``gold.chunk_embeddings``; returns counts (new vs reused)."""
+    from llm_lakehouse.embeddings import max_chunk_tokens
+
+    clock = Clock()
+    rag = spec.gold.rag
+    cfg, size, overlap = rag.embedding, rag.chunking.tokens, rag.chunking.overlap
+    limit = max_chunk_tokens(cfg.model)
+    if size > limit:
+        raise ValueError(
+            f"gold.rag.chunking.tokens: {size} exceeds what {cfg.model} embeds whole ({limit} tokens)"
+        )
+    docs = read_day(spark, spec.silver_table(), settings, day).select("doc_id", "source", "text")
+    schema = GOLD_CHUNKS.spark_schema(exclude=("model", "dim", "embedding", "dt", "run_id", "processed_at"))
+    chunks = docs.mapInArrow(lambda it: chunk_batches(it, cfg.model, size, overlap), schema).persist(
+        StorageLevel.MEMORY_AND_DISK
+    )
+    try:
+        previous = _previous(spark, settings, day, cfg.model).persist(StorageLevel.MEMORY_AND_DISK)
+        todo = (
+            chunks.select("text_hash", "text")
+            .dropDuplicates(["text_hash"])
+            .join(previous, "text_hash", "left_anti")
+        )
+        partitions = cfg.partitions or spark.sparkContext.defaultParallelism
+        embedded = (
+            todo.repartition(partitions, "text_hash")
+            .mapInArrow(_embed(cfg), EMBEDDED_SCHEMA)
+            .persist(StorageLevel.MEMORY_AND_DISK)
+        )
+        new = embedded.agg(
+            F.count("*").alias("n"), F.coalesce(F.sum("embed_s"), F.lit(0.0)).alias("s")
+        ).first()
+        vectors = embedded.drop("embed_s").unionByName(previous)
+        dim = F.size("embedding")
+        rows = chunks.join(vectors, "text_hash", "left").select(
+            *CHUNK_SCHEMA.names, F.lit(cfg.model).alias("model"), dim.alias("dim"), "embedding"
+        )
+        replace_day(stamp(rows, day, run_id), GOLD_CHUNKS, settings, day)
+        embedded.unpersist()
+        previous.unpersist()
+    finally:
+        chunks.unpersist()
+    row = (
+        read_day(spark, GOLD_CHUNKS, settings, day)
+        .agg(
+            F.count("*").alias("chunks"),
+            F.countDistinct("doc_id").alias("docs"),
+            F.coalesce(F.sum("n_tokens"), F.lit(0)).alias("tokens"),
+            F.max("dim").alias("dim"),
+        )
+        .first()
+    )
+    detail = {
+        "model": cfg.model,
+        "backend": cfg.backend,
+        "dim": row["dim"],
+        "chunk_tokens": int(row["tokens"]),
+        "embedded": int(new["n"]),
+        "reused": int(row["chunks"]) - int(new["n"]),
+        "embed_s": round(float(new["s"]), 2),
+    }
+    audit = {"step": "embed", "docs_in": row["docs"], "docs_out": row["chunks"], "docs_dropped": 0}
+    counts = {
+        "gold_chunks": row["chunks"],
+        "gold_embedded": int(new["n"]),
+        "gold_embeddings_reused": detail["reused"],
+    }
+    return counts, audit | {"wall_s": clock.wall(), "detail": detail}
+
+
+def build_day(
+    spark: SparkSession,
+    spec: PipelineSpec,
+    settings: Settings,
+    day: date,
+    run_id: str,
+    rag: bool | None = None,
+) -> dict[str, Any]:
+    """The gold job: tokens, then (when ``gold.rag.enabled``) chunks and embeddings; one audit per run."""
+    clock = Clock()
+    out, tokenized = _tokenize_day(spark, spec, settings, day, run_id)
+    steps = [tokenized]
+    if spec.gold.rag.enabled if rag is None else rag:
+        counts, embedded = _embed_day(spark, spec, settings, day, run_id)
+        out |= counts
+        steps.append(embedded)
+    docs = out["gold_documents"]
+    steps.append({"step": "*", "docs_in": docs, "docs_out": docs, "docs_dropped": 0, "wall_s": clock.wall()})
+    write_audit(spark, settings, day, run_id, "gold", steps)
+    return out
+
+
+def tokenize_day(
+    spark: SparkSession, spec: PipelineSpec, settings: Settings, day: date, run_id: str
+) -> dict[str, Any]:
+    """Only ``gold.training_documents`` (what tests of tokenization and datasets need)."""
+    return build_day(spark, spec, settings, day, run_id, rag=False)
+
+
+def embed_day(
+    spark: SparkSession, spec: PipelineSpec, settings: Settings, day: date, run_id: str
+) -> dict[str, Any]:
+    """Tokens and ``gold.chunk_embeddings`` (the whole gold job)."""
+    return build_day(spark, spec, settings, day, run_id, rag=True)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     from llm_lakehouse.jobs.runner import run_job
 
     return run_job(
-        "gold", lambda spark, spec, settings, a: tokenize_day(spark, spec, settings, a.date, a.run_id), argv
+        "gold", lambda spark, spec, settings, a: build_day(spark, spec, settings, a.date, a.run_id), argv
     )

@@ -181,9 +181,12 @@ def _expectation(
     if isinstance(rule, r.RowShare):
         # Under a WAP branch this reads the branch when the job wrote `of` too, else main.
         other = spark.table(f"{settings.catalog_name}.{rule.of}").where(day_filter(day)).count()
+        context = {"of_rows": other}
         lo = math.ceil(other * rule.min) if rule.min is not None else None
         hi = math.floor(other * rule.max) if rule.max is not None else None
-        context = {"of_rows": other}
+        if other < rule.min_rows:
+            lo, hi = 0, None
+            context["note"] = f"{rule.of} has fewer than {rule.min_rows} rows: not enforced"
         return gxe.ExpectTableRowCountToBeBetween(min_value=lo, max_value=hi, **common), context
     raise TypeError(f"no expectation for rule {rule!r}")
 

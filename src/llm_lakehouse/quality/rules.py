@@ -98,12 +98,14 @@ class RowCountVsTrailing(_Rule):
 
 
 class RowShare(_Rule):
-    """The day's rows within [min, max] × the day's rows of table ``of`` (e.g. quarantine vs bronze)."""
+    """The day's rows within [min, max] × the day's rows of table ``of`` (e.g. quarantine vs bronze); not
+    enforced on days where ``of`` has fewer than ``min_rows`` rows (a share of a handful of rows is noise)."""
 
     expect: Literal["row_share"]
     of: str
     min: float | None = Field(None, ge=0)
     max: float | None = Field(None, ge=0)
+    min_rows: int = Field(0, ge=0)
 
     @model_validator(mode="after")
     def _bounded(self) -> RowShare:

@@ -1,0 +1,288 @@
+"""Gold: tokenization (tiktoken and HF), packed shards and dataset versions, chunking, embeddings, search."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from llm_lakehouse import dataset
+from llm_lakehouse.catalog import load, open_catalog, read_day
+from llm_lakehouse.chunking import chunk_batch, windows
+from llm_lakehouse.embeddings import (
+    BackendUnavailable,
+    VllmBackend,
+    chunk_tokenizer,
+    model_dir,
+    resolve_device,
+)
+from llm_lakehouse.jobs.bronze import ingest_day
+from llm_lakehouse.jobs.gold import build_day, tokenize_day
+from llm_lakehouse.jobs.silver import refine_day
+from llm_lakehouse.pipes import build_pipe
+from llm_lakehouse.sample import default_days, generate
+from llm_lakehouse.search import search
+from llm_lakehouse.shards import TokenShards, write_shards
+
+DAYS = default_days(date(2026, 8, 1), 3)
+FACTS = date(2026, 8, 10)  # a day of hand-written documents on distinct topics, for search
+MODEL = "all-MiniLM-L6-v2"
+
+TOPICS = {
+    "sourdough": (
+        "How do I keep a sourdough starter alive?",
+        "A sourdough starter is a living culture of wild yeast and bacteria that bakers keep in a jar on the "
+        "kitchen counter. It needs to be fed with equal weights of flour and water every day, and the baker "
+        "should discard part of it before each feeding so that the jar does not overflow. When the starter "
+        "doubles in size within a few hours and smells pleasantly sour, it is ready to leaven a loaf of bread. "
+        "A starter that is kept in the fridge can be fed once a week instead.",
+    ),
+    "volcano": (
+        "Why do volcanoes erupt?",
+        "Volcanoes erupt when molten rock from deep inside the earth rises toward the surface. The magma is "
+        "lighter than the solid rock around it, and the gases that are dissolved in it expand as the pressure "
+        "drops on the way up. When the pressure of those gases becomes greater than the strength of the rock "
+        "that caps the vent, the mountain releases lava, ash and steam into the air. Some eruptions are quiet "
+        "flows of lava, while others are violent explosions that can be heard far away.",
+    ),
+    "backup": (
+        "How often should the database be backed up?",
+        "Our company database is backed up every night at one in the morning, and each backup is kept for "
+        "thirty days in a separate storage account. Before an upgrade the operations team also takes a manual "
+        "snapshot, and they test a full restore of the backup to a staging server once a month to make sure "
+        "that the files can actually be read. If a backup job fails, the team on call receives an alert and "
+        "must run it again before the start of the working day.",
+    ),
+    "bees": (
+        "How do honey bees make honey?",
+        "Honey bees collect nectar from flowers and carry it back to the hive in a special stomach. In the hive "
+        "the worker bees pass the nectar from one to another and add enzymes that break the sugars down. They "
+        "store it in the wax cells of the comb and fan it with their wings so that most of the water "
+        "evaporates. When the honey is thick enough, the bees seal each cell with a cap of wax, and the colony "
+        "can then eat it during the long months of winter when there are no flowers.",
+    ),
+}
+
+
+# --- chunking, shards, backends: no Spark ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("n", "size", "overlap", "expected"),
+    [
+        (0, 200, 40, []),
+        (5, 200, 40, [(0, 5)]),
+        (200, 200, 40, [(0, 200)]),
+        (450, 200, 40, [(0, 200), (160, 360), (320, 450)]),
+        (10, 4, 0, [(0, 4), (4, 8), (8, 10)]),
+    ],
+)
+def test_windows_cover_every_token_with_the_overlap(n, size, overlap, expected):
+    assert windows(n, size, overlap) == expected
+
+
+def _chunks(texts: dict[str, str], size=40, overlap=8) -> pa.RecordBatch:
+    batch = pa.RecordBatch.from_pydict(
+        {"doc_id": list(texts), "source": ["s"] * len(texts), "text": list(texts.values())}
+    )
+    return chunk_batch(batch, chunk_tokenizer(MODEL), size, overlap)
+
+
+def test_chunks_are_the_documents_own_text_and_their_ids_are_stable():
+    text = " ".join(t for _, t in TOPICS.values())
+    first, again = _chunks({"d": text}).to_pylist(), _chunks({"d": text}).to_pylist()
+    assert len(first) > 3 and first == again
+    tok = chunk_tokenizer(MODEL)
+    for c in first:
+        assert text[c["char_start"] : c["char_end"]] == c["text"]
+        assert c["n_tokens"] <= 40 and len(tok.encode(c["text"], add_special_tokens=False).ids) == c["n_tokens"]
+    assert first[0]["char_start"] == 0 and first[-1]["char_end"] == len(text)
+    # Neighbours overlap; an edit near the end changes only the chunks that hold it.
+    assert all(a["char_end"] > b["char_start"] for a, b in zip(first, first[1:], strict=False))
+    edited = _chunks({"d": text.replace("long months of winter", "short winter days")}).to_pylist()
+    changed = [i for i, (a, b) in enumerate(zip(first, edited, strict=True)) if a["chunk_id"] != b["chunk_id"]]
+    assert changed and min(changed) >= len(first) - 3
+
+
+def test_shards_round_trip_and_detect_corruption(tmp_path):
+    rng = np.random.default_rng(0)
+    docs = [rng.integers(0, 100_000, size=int(n), dtype=np.int32) for n in rng.integers(1, 300, size=50)]
+    index = write_shards(iter(docs), tmp_path, seq_len=64, sequences_per_shard=10)
+    stream = np.concatenate(docs)
+    ds = TokenShards(tmp_path)
+    assert len(ds) == len(stream) // 64 == index["sequences"] and len(index["shards"]) > 1
+    assert index["tokens_dropped_tail"] == len(stream) % 64
+    assert ds[0].dtype == np.int32 and ds[0].shape == (64,)
+    assert np.array_equal(np.concatenate(list(ds)), stream[: len(ds) * 64])
+    assert np.array_equal(ds[-1], stream[(len(ds) - 1) * 64 : len(ds) * 64])
+    ds.verify()
+    with (tmp_path / "shard-00001.bin").open("r+b") as fh:
+        fh.write(b"\x00\x00\x00\x01")
+    with pytest.raises(ValueError, match="sha256"):
+        TokenShards(tmp_path).verify()
+
+
+def test_hf_tokenizer_counts_equal_the_tokenizer_run_directly(tmp_path):
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(vocab_size=600, special_tokens=["<unk>", "</s>"])
+    tok.train_from_iterator([t for _, t in TOPICS.values()] * 3, trainer)
+    path = tmp_path / "tokenizer.json"
+    tok.save(str(path))
+    texts = [t for _, t in TOPICS.values()] + ["a literal </s> is text, not a boundary", ""]
+    pipe = build_pipe("tokenize", {"library": "hf", "encoding": "tiny", "path": str(path), "eos_token": "</s>"})
+    out = pipe(pa.RecordBatch.from_pydict({"text": texts}))
+    eos = tok.token_to_id("</s>")
+    for text, ids, n in zip(texts, out.column("token_ids").to_pylist(), out.column("n_tokens").to_pylist(), strict=True):
+        direct = Tokenizer.from_file(str(path))
+        direct.encode_special_tokens = True
+        assert ids == [*direct.encode(text, add_special_tokens=False).ids, eos] and n == len(ids)
+        assert ids.count(eos) == 1
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        build_pipe("tokenize", {"library": "hf", "encoding": "x", "path": str(path), "eos_token": "<|eot|>"})
+
+
+def test_vllm_backend_reports_that_it_needs_a_gpu():
+    with pytest.raises(BackendUnavailable, match="needs a CUDA GPU and none is visible"):
+        VllmBackend(MODEL)
+    # What it would start on a GPU worker: vLLM's pooling runner on the packaged model's directory.
+    backend = object.__new__(VllmBackend)
+    backend.path = model_dir(MODEL)
+    assert backend.engine_args()["runner"] == "pooling"
+    assert (backend.engine_args()["model"] + "/model.safetensors").endswith("model/model.safetensors")
+
+
+def test_device_auto_falls_back_to_cpu_with_a_log_line(caplog):
+    with caplog.at_level(logging.INFO, logger="llm_lakehouse.embeddings"):
+        assert resolve_device("auto") == "cpu"
+    assert "no CUDA GPU on this worker, running on the CPU" in caplog.text
+    with pytest.raises(BackendUnavailable, match="no CUDA GPU"):
+        resolve_device("cuda")
+    with pytest.raises(ValueError, match="not a packaged model"):
+        model_dir("no-such-model")
+
+
+# --- the gold job on real Spark and Iceberg ---------------------------------------------------------
+
+
+def _build(spark, spec, settings, day, run_id, input_dir=None):
+    ingest_day(spark, spec, settings, day, run_id, input_dir=input_dir)
+    refine_day(spark, spec, settings, day, run_id)
+    return build_day(spark, spec, settings, day, run_id)
+
+
+@pytest.fixture(scope="module")
+def gold(spark, spec, settings, tmp_path_factory):
+    generate(settings.landing, DAYS, docs_per_source=4, seed=21)
+    out = {d: _build(spark, spec, settings, d, f"gold__{d}") for d in DAYS[:2]}
+    facts = tmp_path_factory.mktemp("facts")
+    (facts / "kb.jsonl").write_text(
+        "".join(json.dumps({"id": k, "text": text}) + "\n" for k, (_, text) in TOPICS.items())
+    )
+    out[FACTS] = _build(spark, spec, settings, FACTS, "gold__facts", input_dir=facts)
+    return out
+
+
+def test_embeddings_equal_a_direct_encode_of_the_same_chunks(gold, settings):
+    from sentence_transformers import SentenceTransformer
+
+    rows = read_day(open_catalog(settings), "gold.chunk_embeddings", DAYS[0]).to_pylist()
+    assert len(rows) == gold[DAYS[0]]["gold_chunks"] > 0 and gold[DAYS[0]]["gold_embedded"] == len(rows)
+    assert {r["model"] for r in rows} == {MODEL} and {r["dim"] for r in rows} == {384}
+    direct = SentenceTransformer(str(model_dir(MODEL)), device="cpu").encode(
+        [r["text"] for r in rows], normalize_embeddings=True
+    )
+    got = np.array([r["embedding"] for r in rows], dtype=np.float32)
+    cosine = np.sum(got * direct, axis=1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(direct, axis=1))
+    assert cosine.min() >= 0.9999
+    # Every silver document is chunked, and a chunk never exceeds the spec's size.
+    silver = read_day(open_catalog(settings), "silver.documents", DAYS[0], ("doc_id",)).column("doc_id")
+    assert {r["doc_id"] for r in rows} == set(silver.to_pylist())
+    assert max(r["n_tokens"] for r in rows) <= 200
+
+
+def test_a_rerun_embeds_nothing_and_keeps_chunk_ids(gold, spark, spec, settings):
+    day = DAYS[1]
+    before = read_day(open_catalog(settings), "gold.chunk_embeddings", day, ("chunk_id", "embedding")).to_pylist()
+    out = build_day(spark, spec, settings, day, "gold__rerun")
+    assert out["gold_embedded"] == 0 and out["gold_embeddings_reused"] == out["gold_chunks"] == len(before)
+    after = read_day(open_catalog(settings), "gold.chunk_embeddings", day, ("chunk_id", "embedding")).to_pylist()
+    key = lambda r: r["chunk_id"]  # noqa: E731
+    assert sorted(before, key=key) == sorted(after, key=key)
+
+
+def test_search_returns_the_planted_answer(gold, spec, settings):
+    cat = open_catalog(settings)
+    for topic, (question, _) in TOPICS.items():
+        hits = search(cat, spec, question, FACTS, k=2)
+        assert hits[0]["doc_id"].endswith(f"/{topic}"), (question, hits)
+        assert hits[0]["score"] > hits[1]["score"]
+
+
+def _stream(folder) -> np.ndarray:
+    return np.concatenate(list(TokenShards(folder)))
+
+
+def test_dataset_shards_hold_every_document_once_with_separators(gold, spec, settings):
+    cat = open_catalog(settings)
+    req = dataset.Request("corpus-v1", DAYS[0], DAYS[1], {}, seq_len=64, seed=3)
+    m = dataset.create(cat, spec, settings, req)
+    shown = dataset.show(settings, "corpus-v1")
+    assert shown == m and m["input_snapshots"]["gold.training_documents"] is not None
+    assert m["tokens"] == sum(g["gold_tokens"] for d, g in gold.items() if d in DAYS[:2])
+    assert m["sequences"] == m["tokens"] // 64 and m["tokens_dropped_tail"] == m["tokens"] % 64
+    # Iceberg tag: the snapshot stays reachable whatever expires later.
+    refs = load(open_catalog(settings), "gold.training_documents").metadata.refs
+    assert refs["dataset_corpus-v1"].snapshot_id == m["input_snapshots"]["gold.training_documents"]
+    # Decoding: split on the separator, every complete piece is one silver document's text, each once.
+    eot = 100257
+    stream = _stream(dataset.dataset_dir(settings, "corpus-v1")).tolist()
+    ends = [i for i, t in enumerate(stream) if t == eot]
+    pieces, start = [], 0
+    for end in ends:
+        pieces.append(dataset.decode_sequence(np.array(stream[start:end]), m))
+        start = end + 1
+    texts = []
+    for d in DAYS[:2]:
+        texts += read_day(cat, "silver.documents", d, ("text",)).column("text").to_pylist()
+    assert len(pieces) >= len(texts) - 1 and sorted(pieces) == sorted(set(pieces))
+    assert set(pieces) <= set(texts)
+    with pytest.raises(dataset.DatasetError, match="exists"):
+        dataset.create(cat, spec, settings, req)
+
+
+def test_mixture_weights_drop_and_repeat_sources(gold, spec, settings):
+    cat = open_catalog(settings)
+    m = dataset.create(
+        cat, spec, settings, dataset.Request("mix-v1", DAYS[0], DAYS[1], {"support": 0, "web": 2}, 64)
+    )
+    docs = {}
+    for d in DAYS[:2]:
+        rows = read_day(cat, "gold.training_documents", d, ("source",)).column("source").to_pylist()
+        for s in rows:
+            docs[s] = docs.get(s, 0) + 1
+    assert "support" not in m["documents_per_source"]
+    assert m["documents_per_source"]["web"] == 2 * docs["web"]
+    assert m["documents_per_source"]["docs"] == docs["docs"]
+    with pytest.raises(dataset.DatasetError, match="no documents"):
+        dataset.create(cat, spec, settings, dataset.Request("bad", DAYS[0], DAYS[1], {"chats": 1}, 64))
+
+
+def test_a_version_rebuilds_identically_after_more_days_arrive(gold, spark, spec, settings, tmp_path):
+    cat = open_catalog(settings)
+    m = dataset.create(cat, spec, settings, dataset.Request("pinned", DAYS[0], DAYS[1], {"web": 0.5}, 128, 7))
+    # New data: another day, and day 2 rebuilt by a rerun (new snapshots on gold's main).
+    _build(spark, spec, settings, DAYS[2], "gold__later")
+    tokenize_day(spark, spec, settings, DAYS[1], "gold__rerun2")
+    assert load(open_catalog(settings), "gold.training_documents").current_snapshot().snapshot_id != (
+        m["input_snapshots"]["gold.training_documents"]
+    )
+    built = dataset.rebuild(open_catalog(settings), settings, "pinned", tmp_path / "again")
+    assert built["sha256"] == m["sha256"]
+    assert np.array_equal(_stream(tmp_path / "again"), _stream(dataset.dataset_dir(settings, "pinned")))
