@@ -92,7 +92,9 @@ def main() -> None:
         started = time.perf_counter()
         counts, audit = _embed_day(spark, spec, settings, DAY_EMB, "bench")
         emb_job_s = time.perf_counter() - started
-        chunk_texts = read_day(open_catalog(settings), "gold.chunk_embeddings", DAY_EMB, ("text",)).column("text")
+        chunk_texts = read_day(open_catalog(settings), "gold.chunk_embeddings", DAY_EMB, ("text",)).column(
+            "text"
+        )
         from sentence_transformers import SentenceTransformer
 
         from llm_lakehouse.embeddings import model_dir

@@ -51,6 +51,9 @@ def test_dag_is_derived_from_the_spec(dagbag):
         assert task.conf[f"spark.sql.catalog.{SETTINGS.catalog_name}.uri"].startswith("jdbc:sqlite:")
         assert all(str(j).endswith(".jar") for j in task.jars.split(","))
     assert dag.get_task("silver").depends_on_past and not dag.get_task("bronze").depends_on_past
+    # The spec wants a GPU for gold (tokens + embeddings): the gpu Celery queue; the rest the default one.
+    assert [dag.get_task(t).queue for t in ("bronze", "silver", "gold")] == ["default", "default", "gpu"]
+    assert dag.params["accept_quality_warnings"] is False
     # Airflow normalizes the URI with a trailing slash.
     outlets = {o.uri.rstrip("/") for t in dag.tasks for o in t.outlets}
     assert "iceberg://lakehouse.gold.training_documents" in outlets

@@ -99,12 +99,16 @@ def test_chunks_are_the_documents_own_text_and_their_ids_are_stable():
     tok = chunk_tokenizer(MODEL)
     for c in first:
         assert text[c["char_start"] : c["char_end"]] == c["text"]
-        assert c["n_tokens"] <= 40 and len(tok.encode(c["text"], add_special_tokens=False).ids) == c["n_tokens"]
+        assert (
+            c["n_tokens"] <= 40 and len(tok.encode(c["text"], add_special_tokens=False).ids) == c["n_tokens"]
+        )
     assert first[0]["char_start"] == 0 and first[-1]["char_end"] == len(text)
     # Neighbours overlap; an edit near the end changes only the chunks that hold it.
     assert all(a["char_end"] > b["char_start"] for a, b in zip(first, first[1:], strict=False))
     edited = _chunks({"d": text.replace("long months of winter", "short winter days")}).to_pylist()
-    changed = [i for i, (a, b) in enumerate(zip(first, edited, strict=True)) if a["chunk_id"] != b["chunk_id"]]
+    changed = [
+        i for i, (a, b) in enumerate(zip(first, edited, strict=True)) if a["chunk_id"] != b["chunk_id"]
+    ]
     assert changed and min(changed) >= len(first) - 3
 
 
@@ -136,10 +140,14 @@ def test_hf_tokenizer_counts_equal_the_tokenizer_run_directly(tmp_path):
     path = tmp_path / "tokenizer.json"
     tok.save(str(path))
     texts = [t for _, t in TOPICS.values()] + ["a literal </s> is text, not a boundary", ""]
-    pipe = build_pipe("tokenize", {"library": "hf", "encoding": "tiny", "path": str(path), "eos_token": "</s>"})
+    pipe = build_pipe(
+        "tokenize", {"library": "hf", "encoding": "tiny", "path": str(path), "eos_token": "</s>"}
+    )
     out = pipe(pa.RecordBatch.from_pydict({"text": texts}))
     eos = tok.token_to_id("</s>")
-    for text, ids, n in zip(texts, out.column("token_ids").to_pylist(), out.column("n_tokens").to_pylist(), strict=True):
+    for text, ids, n in zip(
+        texts, out.column("token_ids").to_pylist(), out.column("n_tokens").to_pylist(), strict=True
+    ):
         direct = Tokenizer.from_file(str(path))
         direct.encode_special_tokens = True
         assert ids == [*direct.encode(text, add_special_tokens=False).ids, eos] and n == len(ids)
@@ -209,10 +217,14 @@ def test_embeddings_equal_a_direct_encode_of_the_same_chunks(gold, settings):
 
 def test_a_rerun_embeds_nothing_and_keeps_chunk_ids(gold, spark, spec, settings):
     day = DAYS[1]
-    before = read_day(open_catalog(settings), "gold.chunk_embeddings", day, ("chunk_id", "embedding")).to_pylist()
+    before = read_day(
+        open_catalog(settings), "gold.chunk_embeddings", day, ("chunk_id", "embedding")
+    ).to_pylist()
     out = build_day(spark, spec, settings, day, "gold__rerun")
     assert out["gold_embedded"] == 0 and out["gold_embeddings_reused"] == out["gold_chunks"] == len(before)
-    after = read_day(open_catalog(settings), "gold.chunk_embeddings", day, ("chunk_id", "embedding")).to_pylist()
+    after = read_day(
+        open_catalog(settings), "gold.chunk_embeddings", day, ("chunk_id", "embedding")
+    ).to_pylist()
     key = lambda r: r["chunk_id"]  # noqa: E731
     assert sorted(before, key=key) == sorted(after, key=key)
 
@@ -280,8 +292,9 @@ def test_a_version_rebuilds_identically_after_more_days_arrive(gold, spark, spec
     # New data: another day, and day 2 rebuilt by a rerun (new snapshots on gold's main).
     _build(spark, spec, settings, DAYS[2], "gold__later")
     tokenize_day(spark, spec, settings, DAYS[1], "gold__rerun2")
-    assert load(open_catalog(settings), "gold.training_documents").current_snapshot().snapshot_id != (
-        m["input_snapshots"]["gold.training_documents"]
+    assert (
+        load(open_catalog(settings), "gold.training_documents").current_snapshot().snapshot_id
+        != (m["input_snapshots"]["gold.training_documents"])
     )
     built = dataset.rebuild(open_catalog(settings), settings, "pinned", tmp_path / "again")
     assert built["sha256"] == m["sha256"]
