@@ -354,7 +354,10 @@ def test_presidio_log_records_never_carry_values(eng, caplog):
 @pytest.mark.parametrize("device", ["auto", "cuda"])
 def test_transformers_backend_falls_back_to_cpu_spacy_with_a_log_line(device, tmp_path, caplog):
     # torch and transformers are installed (the embeddings need them); what is missing here is a CUDA GPU.
-    assert pii_engine._transformers_unavailable(device) in ("no CUDA device", "device=auto found no CUDA device")
+    assert pii_engine._transformers_unavailable(device) in (
+        "no CUDA device",
+        "device=auto found no CUDA device",
+    )
     caplog.set_level(logging.WARNING, logger="llm_lakehouse.pii")
     eng = get_engine(("PERSON", "EMAIL_ADDRESS"), "transformers", device, transformers_model=str(tmp_path))
     assert eng.ner_backend == "spacy"

@@ -33,6 +33,16 @@ class _Rule(BaseModel):
         return (column,) if column else ()
 
 
+class _Bounded(BaseModel):
+    """A rule with a ``min``/``max`` range: at least one of them must be given."""
+
+    @model_validator(mode="after")
+    def _bounded(self) -> _Bounded:
+        if getattr(self, "min", None) is None and getattr(self, "max", None) is None:
+            raise ValueError(f"{getattr(self, 'expect', 'rule')} needs min, max or both")
+        return self
+
+
 class _ColumnRule(_Rule):
     column: str
     # Share of rows that must pass (Great Expectations' `mostly`); 1.0 = every row.
@@ -54,16 +64,10 @@ class InSet(_ColumnRule):
     values: list[Any] = Field(min_length=1)
 
 
-class Between(_ColumnRule):
+class Between(_ColumnRule, _Bounded):
     expect: Literal["between"]
     min: float | None = None
     max: float | None = None
-
-    @model_validator(mode="after")
-    def _bounded(self) -> Between:
-        if self.min is None and self.max is None:
-            raise ValueError("between needs min, max or both")
-        return self
 
 
 class NoStructuredPii(_ColumnRule):
@@ -74,16 +78,10 @@ class NoStructuredPii(_ColumnRule):
     entities: list[str] | None = None  # default: every structured entity the leak scan knows
 
 
-class RowCount(_Rule):
+class RowCount(_Rule, _Bounded):
     expect: Literal["row_count"]
     min: int | None = Field(None, ge=0)
     max: int | None = Field(None, ge=0)
-
-    @model_validator(mode="after")
-    def _bounded(self) -> RowCount:
-        if self.min is None and self.max is None:
-            raise ValueError("row_count needs min, max or both")
-        return self
 
 
 class RowCountVsTrailing(_Rule):
@@ -97,7 +95,7 @@ class RowCountVsTrailing(_Rule):
     max_ratio: float | None = Field(None, gt=0)
 
 
-class RowShare(_Rule):
+class RowShare(_Rule, _Bounded):
     """The day's rows within [min, max] × the day's rows of table ``of`` (e.g. quarantine vs bronze); not
     enforced on days where ``of`` has fewer than ``min_rows`` rows (a share of a handful of rows is noise)."""
 
@@ -106,12 +104,6 @@ class RowShare(_Rule):
     min: float | None = Field(None, ge=0)
     max: float | None = Field(None, ge=0)
     min_rows: int = Field(0, ge=0)
-
-    @model_validator(mode="after")
-    def _bounded(self) -> RowShare:
-        if self.min is None and self.max is None:
-            raise ValueError("row_share needs min, max or both")
-        return self
 
 
 Rule = Annotated[
