@@ -154,10 +154,20 @@ def stats(
             q.add_column(c)
         for r in checks:
             ok = "[green]pass[/green]" if r["success"] else "[red]FAIL[/red]"
-            q.add_row(
-                r["job"], r["table_name"], r["expectation"], r["level"], ok, r["observed"], r["outcome"]
-            )
+            q.add_row(r["job"], r["table_name"], r["expectation"], r["level"], ok, _observed(r), r["outcome"])
         Console().print(q)
+
+
+def _observed(result: dict[str, Any]) -> str:
+    """A gate result's observation in a few characters: '3/151 bad' or '178 rows (mean 160.0)'."""
+    o = json.loads(result["observed"] or "{}")
+    if "error" in o:
+        return f"error: {o['error'][:40]}"
+    if "unexpected_count" in o:
+        return f"{o['unexpected_count']}/{o.get('element_count')} bad"
+    extra = f" (mean {o['trailing_mean']})" if "trailing_mean" in o else ""
+    extra += f" (of {o['of_rows']})" if "of_rows" in o else ""
+    return f"{o.get('observed_value')} rows{extra}"
 
 
 def _jsonable(v: Any) -> Any:
@@ -205,8 +215,10 @@ def tables() -> None:
             continue
         tbl = load(cat, ident)
         snap = tbl.current_snapshot()
-        total = snap.summary.additional_properties.get("total-records", "0") if snap and snap.summary else "0"
-        t.add_row(ident, f"{int(total):,}", str(snap.snapshot_id) if snap else "-", tbl.location())
+        # From the data files' record counts (metadata only): a snapshot summary's total-records is not
+        # carried by every operation (a delete that matched nothing reports 0).
+        total = sum(task.file.record_count for task in tbl.scan().plan_files()) if snap else 0
+        t.add_row(ident, f"{total:,}", str(snap.snapshot_id) if snap else "-", tbl.location())
     Console().print(t)
 
 
