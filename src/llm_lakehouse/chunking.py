@@ -15,19 +15,11 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
-SCHEMA = pa.schema(
-    [
-        ("chunk_id", pa.string()),
-        ("doc_id", pa.string()),
-        ("source", pa.string()),
-        ("chunk_index", pa.int32()),
-        ("text", pa.string()),
-        ("char_start", pa.int32()),
-        ("char_end", pa.int32()),
-        ("n_tokens", pa.int32()),
-        ("text_hash", pa.string()),
-    ]
-)
+from llm_lakehouse.tables import GOLD_CHUNKS, RUN_COLUMNS
+
+# What chunking produces: gold.chunk_embeddings without what the embedding step and the run stamp add.
+EMBEDDING_COLUMNS = ("model", "dim", "embedding")
+SCHEMA = GOLD_CHUNKS.arrow_schema(exclude=(*EMBEDDING_COLUMNS, *RUN_COLUMNS))
 
 
 def windows(n_tokens: int, size: int, overlap: int) -> list[tuple[int, int]]:

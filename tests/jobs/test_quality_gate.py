@@ -16,7 +16,7 @@ from llm_lakehouse.jobs.wap import QualityGateFailed, branches, write_audit_publ
 from llm_lakehouse.quality.report import quality_dir, report_path
 from llm_lakehouse.sample import default_days, generate
 from llm_lakehouse.submit import STAGES
-from llm_lakehouse.tables import QUARANTINE
+from llm_lakehouse.tables import QUARANTINE, RUN_COLUMNS
 
 DAYS = default_days(date(2027, 1, 1), 4)  # three published days of history, then the day under test
 LEAKED = "jane.leak@example.org"
@@ -120,9 +120,13 @@ def _silver_rows(spark, spec, rows):
     """Rows shaped like silver.documents: the given columns, every other one null."""
     table = spec.silver_table()
     df = spark.createDataFrame(rows, "doc_id STRING, text STRING, lang STRING, content_hash STRING")
-    df = df.withColumn("n_chars", F.length("text"))
+    return with_null_columns(df.withColumn("n_chars", F.length("text")), table)
+
+
+def with_null_columns(df, table):
+    """``df`` with every other column of ``table`` (run columns aside) as typed nulls."""
     for name, sql_type, _ in table.columns:
-        if name not in df.columns and name not in ("dt", "run_id", "processed_at"):
+        if name not in df.columns and name not in RUN_COLUMNS:
             df = df.withColumn(name, F.lit(None).cast(sql_type))
     return df
 
@@ -180,9 +184,7 @@ def test_a_warning_blocks_unless_the_run_accepts_warnings(history, spark, spec, 
         .where(F.col("dt") == F.lit(day))
         .select("doc_id", "source", "raw", F.lit("validate").alias("stage"), F.lit("planted").alias("reason"))
     )
-    for name, sql_type, _ in QUARANTINE.columns:
-        if name not in spilled.columns and name not in ("dt", "run_id", "processed_at"):
-            spilled = spilled.withColumn(name, F.lit(None).cast(sql_type))
+    spilled = with_null_columns(spilled, QUARANTINE)
 
     def job(run_id):
         def body():

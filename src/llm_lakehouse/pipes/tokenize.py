@@ -60,12 +60,8 @@ class TextTokenizer:
         return self._tok.decode(ids, skip_special_tokens=False)
 
 
-@cache
-def get_tokenizer(
-    library: str, name: str, path: str | None = None, eos_token: str | None = None
-) -> TextTokenizer:
-    """One tokenizer per Python worker and configuration."""
-    return TextTokenizer(library, name, path, eos_token)
+# One tokenizer per Python worker and configuration.
+get_tokenizer = cache(TextTokenizer)
 
 
 class Tokenize:
