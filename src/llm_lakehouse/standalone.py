@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -24,6 +25,7 @@ from typing import Any
 
 from llm_lakehouse.settings import REPO_ROOT, Settings, jobs_bin
 
+log = logging.getLogger(__name__)
 DAG_ID = "corpus_nightly"
 USER, PASSWORD = "admin", "admin"
 TERMINAL = {"success", "failed"}
@@ -157,12 +159,23 @@ class Airflow:
             raw = resp.read()
         return json.loads(raw) if raw else None
 
-    def api(self, method: str, path: str, body: Any = None) -> Any:
-        try:
-            return self._request(method, path, body)
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode(errors="replace")
-            raise RuntimeError(f"{method} {path} -> {exc.code}: {detail}") from None
+    def api(self, method: str, path: str, body: Any = None, busy_timeout: float = 120) -> Any:
+        """One REST call. 503 is retried with backoff: on SQLite the api-server answers it when the
+        scheduler holds the write lock ("Backfill creation is not supported on SQLite under concurrent
+        access"), which a busy scheduler does for seconds at a time."""
+        deadline = time.monotonic() + busy_timeout
+        pause = 1.0
+        while True:
+            try:
+                return self._request(method, path, body)
+            except urllib.error.HTTPError as exc:
+                detail = exc.read().decode(errors="replace")
+                if exc.code == 503 and time.monotonic() + pause < deadline:
+                    log.info("%s %s -> 503 (%s); retrying in %.0f s", method, path, detail[:120], pause)
+                    time.sleep(pause)
+                    pause = min(pause * 2, 15)
+                    continue
+                raise RuntimeError(f"{method} {path} -> {exc.code}: {detail}") from None
 
     def ensure_pool(self, name: str, slots: int = 1) -> None:
         try:

@@ -93,6 +93,7 @@ def test_browser_trigger_backfill(airflow):
 
     Runs after the REST backfill built the earlier days, so history dedup sees them as the nightly runs would.
     """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     af, manifest = airflow
@@ -131,8 +132,17 @@ def test_browser_trigger_backfill(airflow):
             dialog.get_by_text("Missing and Errored Runs", exact=True).click()
             dialog.get_by_text("2 runs will be triggered").wait_for()
             page.screenshot(path=str(ARTIFACTS / "backfill-dialog.png"))
-            dialog.get_by_role("button", name="Run Backfill").click()
-            dialog.wait_for(state="hidden")
+            # On SQLite the api-server answers 503 "Database is locked" while the scheduler writes; the
+            # dialog then stays open with that error, and a user clicks again.
+            for attempt in range(5):
+                dialog.get_by_role("button", name="Run Backfill").click()
+                try:
+                    dialog.wait_for(state="hidden", timeout=20_000)
+                    break
+                except PlaywrightTimeout:
+                    if attempt == 4:
+                        raise AssertionError(f"backfill dialog still open: {dialog.inner_text()}") from None
+                    page.wait_for_timeout(3_000 * (attempt + 1))
         finally:
             browser.close()
     runs = af.runs_for(first, last)
