@@ -78,7 +78,7 @@ def test_dag_test_builds_one_day(dagbag, airflow_db):
         manifest["quarantine"],
     )
     assert got["gold_documents"] == got["silver"] and got["gold_tokens"] > 0
-    check_lineage_store(got)
+    check_lineage_store(got, run.run_id)
 
 
 def test_a_blocked_quality_gate_fails_the_task_once_without_retries(dagbag, airflow_db):
@@ -123,12 +123,15 @@ def test_the_accept_warnings_flag_parses_what_airflow_renders():
     assert parse_args(base).accept_warnings is False
 
 
-def check_lineage_store(got: dict) -> None:
+def check_lineage_store(got: dict, run_id: str) -> None:
     """What the jobs recorded for DataHub (file sink, read back as stored, not from the emitter)."""
-    from llm_lakehouse.lineage import model
+    from llm_lakehouse.lineage import mcps, model
+    from llm_lakehouse.lineage.config import LineageConfig
 
     lines = (SETTINGS.home / "datahub" / "journal.jsonl").read_text().splitlines()
-    aspects = {(e["entityUrn"], e["aspectName"]): e["aspect"]["json"] for e in map(json.loads, lines)}
+    events = list(map(json.loads, lines))
+    aspects = {(e["entityUrn"], e["aspectName"]): e["aspect"]["json"] for e in events}
+    cfg = LineageConfig.from_env(SETTINGS)
 
     def urn(ident: str) -> str:
         return f"urn:li:dataset:(urn:li:dataPlatform:iceberg,{SETTINGS.catalog_name}.{ident},PROD)"
@@ -148,6 +151,59 @@ def check_lineage_store(got: dict) -> None:
     assert runs["silver"]["silver"] == str(got["silver"]) and runs["gold"]["gold_tokens"] == str(
         got["gold_tokens"]
     )
+    # Every column-level edge the spec implies (landing → bronze → silver → gold).
+    stored = {
+        (u, d)
+        for (_, name), v in aspects.items()
+        if name == "upstreamLineage"
+        for fg in v.get("fineGrainedLineages", [])
+        for u in fg["upstreams"]
+        for d in fg["downstreams"]
+    }
+    implied = {
+        (mcps.field_urn(cfg, e.upstream), mcps.field_urn(cfg, e.downstream)) for e in model.column_edges(SPEC)
+    }
+    assert implied and implied <= stored, sorted(implied - stored)[:5]
+    # PII glossary terms on the scrubbed column, one per entity the policy detects.
+    text = next(
+        f for f in aspects[(urn("silver.documents"), "schemaMetadata")]["fields"] if f["fieldPath"] == "text"
+    )
+    terms = {t["urn"] for t in text["glossaryTerms"]["terms"]}
+    want = {
+        f"urn:li:glossaryTerm:PII.{p.entity}"
+        for p in model.pii_columns(SPEC)
+        if p.table == "silver.documents"
+    }
+    assert want and terms == want
+    # The DAG and its tasks, as the plugin names them.
+    flow = mcps.flow_urn(cfg, SPEC)
+    assert aspects[(flow, "dataFlowInfo")]["name"] == "corpus_nightly"
+    for task in ("bronze", "silver", "gold"):
+        assert aspects[(mcps.job_urn(cfg, SPEC, task), "dataJobInfo")]["flowUrn"] == flow
+    # One run instance per task of this run, each COMPLETE / SUCCESS.
+    mine = [
+        e["entityUrn"]
+        for e in events
+        if e["aspectName"] == "dataProcessInstanceProperties"
+        and e["aspect"]["json"]["customProperties"].get("run_id") == run_id
+    ]
+    assert sorted(
+        aspects[(u, "dataProcessInstanceProperties")]["customProperties"]["task_id"] for u in mine
+    ) == [
+        "bronze",
+        "gold",
+        "silver",
+    ]
+    for u in mine:
+        done = aspects[(u, "dataProcessInstanceRunEvent")]  # the last event stored for the instance
+        assert done["status"] == "COMPLETE" and done["result"]["type"] == "SUCCESS"
+    # Each quality rule of the spec ran for this run, as an assertion on its dataset.
+    checked = {
+        e["aspect"]["json"]["asserteeUrn"]
+        for e in events
+        if e["aspectName"] == "assertionRunEvent" and e["aspect"]["json"]["runId"] == run_id
+    }
+    assert checked == {urn(t) for t in SPEC.quality.tables}
 
 
 def test_gpu_stages_route_to_the_gpu_queue_without_secrets():

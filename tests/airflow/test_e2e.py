@@ -21,7 +21,7 @@ from llm_lakehouse.standalone import Airflow, up
 
 pytestmark = pytest.mark.e2e
 PORT = int(os.environ.get("LAKEHOUSE_TEST_AIRFLOW_PORT", "18080"))
-DAYS = default_days(date(2026, 10, 1), 5)  # 3 for the REST backfill, 2 for the browser's
+DAYS = default_days(date(2026, 10, 1), 4)  # 2 for the REST backfill (one a rerun), 2 for the browser's
 HOME = BASE / "e2e"
 
 
@@ -72,19 +72,19 @@ def test_backfill_over_rest_builds_each_day_once_and_reruns_idempotently(airflow
     day0_before = counts(DAYS[0])
     snapshots_before = len(history("silver.documents"))
     # reprocess=completed: DAYS[0] already has a successful run, which the backfill runs again.
-    af.backfill(DAYS[0], DAYS[2], reprocess="completed")
-    runs = af.runs_for(DAYS[0], DAYS[2])
-    assert sorted(r["data_interval_start"][:10] for r in runs) == [d.isoformat() for d in DAYS[:3]]
+    af.backfill(DAYS[0], DAYS[1], reprocess="completed")
+    runs = af.runs_for(DAYS[0], DAYS[1])
+    assert sorted(r["data_interval_start"][:10] for r in runs) == [d.isoformat() for d in DAYS[:2]]
     states = af.wait_runs([r["dag_run_id"] for r in runs])
     assert set(states.values()) == {"success"}, states
-    for d in DAYS[:3]:
+    for d in DAYS[:2]:
         got = counts(d)
         assert got == expected(manifest, d), d
         bronze, silver, quarantine, duplicates = got
         assert bronze == silver + quarantine + duplicates
     # The rerun of DAYS[0] replaced its day (a new snapshot per day written) and changed no count.
     assert counts(DAYS[0]) == day0_before
-    assert len(history("silver.documents")) == snapshots_before + 3
+    assert len(history("silver.documents")) == snapshots_before + 2
     af.wait_backfills()  # the scheduler then marks the backfill complete: the next one may start
 
 
@@ -98,7 +98,7 @@ def test_browser_trigger_backfill(airflow):
 
     af, manifest = airflow
     af.wait_backfills()  # one active backfill per DAG: the UI disables Run Backfill until the last one ends
-    first, last = DAYS[3], DAYS[4]
+    first, last = DAYS[2], DAYS[3]
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(
@@ -152,3 +152,14 @@ def test_browser_trigger_backfill(airflow):
     assert set(states.values()) == {"success"}, states
     for d in (first, last):
         assert counts(d) == expected(manifest, d)
+
+
+def test_the_run_unpausing_starts_succeeds(airflow):
+    """Unpausing (catchup off) runs the last complete interval at once: on a new lake a day nothing landed for."""
+    af, _ = airflow
+    runs = af.api("GET", "/api/v2/dags/corpus_nightly/dagRuns?run_type=scheduled")["dag_runs"]
+    assert runs  # two when the suite crosses 02:00 UTC
+    ids = [r["dag_run_id"] for r in runs]
+    assert set(af.wait_runs(ids).values()) == {"success"}
+    for r in runs:
+        assert counts(date.fromisoformat(r["data_interval_start"][:10])) == (0, 0, 0, 0)

@@ -265,8 +265,32 @@ def test_dataset_shards_hold_every_document_once_with_separators(gold, spec, set
         texts += read_day(cat, "silver.documents", d, ("text",)).column("text").to_pylist()
     assert len(pieces) >= len(texts) - 1 and sorted(pieces) == sorted(set(pieces))
     assert set(pieces) <= set(texts)
+    # ... in the manifest's shuffled order (a hash of seed, day and doc_id), across sequence boundaries.
+    rows = dataset._read_gold(cat, m["input_snapshots"]["gold.training_documents"], DAYS[0], DAYS[1])
+    by_key = {}
+    for d in DAYS[:2]:
+        t = read_day(cat, "silver.documents", d, ("doc_id", "text"))
+        by_key |= {
+            (d, k): v
+            for k, v in zip(t.column("doc_id").to_pylist(), t.column("text").to_pylist(), strict=True)
+        }
+    keys = list(zip(rows.column("dt").to_pylist(), rows.column("doc_id").to_pylist(), strict=True))
+    assert pieces == [by_key[keys[i]] for i, _ in dataset._order(rows, {}, 3)][: len(pieces)]
     with pytest.raises(dataset.DatasetError, match="exists"):
         dataset.create(cat, spec, settings, req)
+
+
+def test_a_pytorch_dataloader_reads_the_shards_as_they_are(gold, spec, settings):
+    import torch
+    from torch.utils.data import DataLoader
+
+    cat = open_catalog(settings)
+    dataset.create(cat, spec, settings, dataset.Request("torch-v1", DAYS[0], DAYS[1], {}, seq_len=32, seed=5))
+    shards = TokenShards(dataset.dataset_dir(settings, "torch-v1"))
+    batches = list(DataLoader(shards, batch_size=8, shuffle=False))
+    assert sum(len(b) for b in batches) == len(shards) > 8
+    assert batches[0].shape == (8, 32) and not batches[0].is_floating_point()
+    assert torch.equal(batches[1][0].long(), torch.from_numpy(np.array(shards[8], dtype=np.int64)))
 
 
 def test_mixture_weights_drop_and_repeat_sources(gold, spec, settings):

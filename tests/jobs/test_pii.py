@@ -351,6 +351,13 @@ def test_presidio_log_records_never_carry_values(eng, caplog):
 # ------------------------------------------------------------------------------------ GPU fallback
 
 
+def _cuda_visible() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(_cuda_visible(), reason="the CPU fallback is what this checks; a GPU worker has CUDA")
 @pytest.mark.parametrize("device", ["auto", "cuda"])
 def test_transformers_backend_falls_back_to_cpu_spacy_with_a_log_line(device, tmp_path, caplog):
     # torch and transformers are installed (the embeddings need them); what is missing here is a CUDA GPU.

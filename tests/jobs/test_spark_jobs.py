@@ -249,3 +249,16 @@ def test_an_empty_day_clears_what_the_day_held(spark, spec, settings, tmp_path):
     assert got["bronze"] == 1 and got["by_source"] == {"feed": 1}
     (src / "a.jsonl").unlink()
     assert ingest_day(spark, spec, settings, day, "test__dir2", input_dir=src)["bronze"] == 0
+
+
+def test_a_day_nothing_landed_for_builds_through_gold_with_zero_counts(spark, spec, settings):
+    """What unpausing the DAG runs at once (the last interval, usually empty on a new lake) must succeed."""
+    from llm_lakehouse.jobs.gold import build_day
+
+    day = date(2026, 9, 28)
+    assert ingest_day(spark, spec, settings, day, "test__nothing")["bronze"] == 0
+    assert refine_day(spark, spec, settings, day, "test__nothing")["silver"] == 0
+    got = build_day(spark, spec, settings, day, "test__nothing")
+    assert (got["gold_documents"], got["gold_tokens"], got["gold_chunks"]) == (0, 0, 0)
+    audit = read_day(open_catalog(settings), "ops.run_audit", day).to_pylist()
+    assert {r["step"] for r in audit if r["job"] == "gold"} >= {"tokenize", "embed", "*"}

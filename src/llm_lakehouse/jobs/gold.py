@@ -63,10 +63,12 @@ def _tokenize_day(
     )
     name = spec.gold.tokenizer.name
     replace_day(stamp(tokens.withColumn("tokenizer", F.lit(name)), day, run_id), GOLD_TRAINING, settings, day)
+    # An empty day (a scheduled run over a day nothing landed for) runs no task: nothing is observed.
     row = written.get
-    audit = {"step": "tokenize", "docs_in": row["docs"], "docs_out": row["docs"], "docs_dropped": 0}
-    audit |= {"wall_s": clock.wall(), "detail": {"tokens": int(row["tokens"]), "tokenizer": name}}
-    return {"gold_documents": row["docs"], "gold_tokens": int(row["tokens"])}, audit
+    n_docs, n_tokens = int(row.get("docs", 0)), int(row.get("tokens", 0))
+    audit = {"step": "tokenize", "docs_in": n_docs, "docs_out": n_docs, "docs_dropped": 0}
+    audit |= {"wall_s": clock.wall(), "detail": {"tokens": n_tokens, "tokenizer": name}}
+    return {"gold_documents": n_docs, "gold_tokens": n_tokens}, audit
 
 
 def _embed(cfg: Embedding):  # noqa: ANN202
