@@ -106,6 +106,26 @@ def test_a_blocked_quality_gate_fails_the_task_once_without_retries(dagbag, airf
     assert report["outcome"] == "blocked" and report["failed"] == ["quarantine_share"]
     assert "quarantine_share [warning] FAILED" in report["message"]
     assert stats(day)["silver"] == 0 and stats(day)["bronze"] > 100  # bronze published, silver not
+    # DataHub: the jobs' run instances say so too (silver FAILURE, with the error's type only).
+    events = [
+        json.loads(line) for line in (SETTINGS.home / "datahub" / "journal.jsonl").read_text().splitlines()
+    ]
+    props = {
+        e["entityUrn"]: e["aspect"]["json"]["customProperties"]
+        for e in events
+        if e["aspectName"] == "dataProcessInstanceProperties"
+        and e["aspect"]["json"]["customProperties"].get("run_id") == run.run_id
+    }
+    outcome = {
+        props[e["entityUrn"]]["task_id"]: e["aspect"]["json"]["result"]["type"]
+        for e in events
+        if e["aspectName"] == "dataProcessInstanceRunEvent"
+        and e["entityUrn"] in props
+        and "result" in e["aspect"]["json"]
+    }
+    assert outcome == {"bronze": "SUCCESS", "silver": "FAILURE"}
+    silver = next(p for p in props.values() if p["task_id"] == "silver")
+    assert silver["error"] == "QualityGateFailed"
 
     # The DAG param reaches the job's command line (the job side of accepting: tests/jobs/test_quality_gate.py).
     args = dag.get_task("silver").application_args

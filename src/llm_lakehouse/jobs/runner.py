@@ -84,25 +84,39 @@ def run_job(
         spark = spark_session(settings, f"{spec.name}.{stage}")
         ensure_tables(spark, settings, spec)
         # Writes go to a branch; main moves only if the day passes the spec's quality rules (jobs/wap.py).
-        result = write_audit_publish(
-            spark,
-            spec,
-            settings,
-            stage,
-            list(STAGES[stage][1]),
-            args.date,
-            args.run_id,
-            lambda: body(spark, spec, settings, args),
-            accept_warnings=args.accept_warnings,
-        )
+        try:
+            result = write_audit_publish(
+                spark,
+                spec,
+                settings,
+                stage,
+                list(STAGES[stage][1]),
+                args.date,
+                args.run_id,
+                lambda: body(spark, spec, settings, args),
+                accept_warnings=args.accept_warnings,
+            )
+        except Exception as exc:
+            # The run instance says FAILURE in DataHub too; only the exception's type: its message can
+            # carry data (the gate's own message is in the task log and ops.quality_results).
+            failed = {"stage": stage, "date": args.date.isoformat(), "run_id": args.run_id}
+            _lineage(spec, settings, stage, failed | {"error": type(exc).__name__}, started)
+            raise
     result = {"stage": stage, "date": args.date.isoformat(), "run_id": args.run_id, **result}
+    _lineage(spec, settings, stage, result, started)
+    print(RESULT_PREFIX + json.dumps(result, sort_keys=True), flush=True)
+    sys.stdout.flush()
+    return result
+
+
+def _lineage(
+    spec: PipelineSpec, settings: Settings, stage: str, result: dict[str, Any], started: float
+) -> None:
+    """DataHub lineage of this task run (issue 7); it never fails a job: errors are logged only."""
     result["seconds"] = round(time.monotonic() - started, 2)
-    try:  # DataHub lineage (issue 7); it never fails a job: errors are logged only
+    try:
         from llm_lakehouse.lineage import emit_job_lineage
 
         emit_job_lineage(spec, settings, stage, result)
     except Exception as exc:
         log.warning("lineage not emitted: %s", exc)
-    print(RESULT_PREFIX + json.dumps(result, sort_keys=True), flush=True)
-    sys.stdout.flush()
-    return result
