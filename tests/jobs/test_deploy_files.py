@@ -619,6 +619,20 @@ def test_gpu_work_lands_on_the_gpu_pool_with_gpu_limits(values: dict) -> None:
     assert any(t["key"] == "nvidia.com/gpu" for t in gpu["tolerations"]) and gpu["nodeSelector"]
 
 
+def test_client_mode_drivers_are_reachable_by_pod_ip(values: dict) -> None:
+    """Executor pods connect back to the driver; a Deployment pod's hostname resolves nowhere, its IP does."""
+    configmap = (CHART / "templates" / "configmap.yaml").read_text()
+    assert re.search(r"^\s+spark\.driver\.host\s+\$\{env:SPARK_DRIVER_HOST\}$", configmap, re.M)
+    pod_ip = {"fieldRef": {"fieldPath": "status.podIP"}}
+    (cpu,) = [e for e in yaml.safe_load(values["airflow"]["extraEnv"]) if e["name"] == "SPARK_DRIVER_HOST"]
+    assert cpu["valueFrom"] == pod_ip
+    worker = (CHART / "templates" / "airflow-gpu-worker.yaml").read_text()
+    env = worker[worker.index("          env:") :]
+    assert re.search(
+        r"- name: SPARK_DRIVER_HOST.*\n\s+valueFrom: \{fieldRef: \{fieldPath: status.podIP\}\}", env
+    )
+
+
 def test_values_repeated_for_the_airflow_subchart_agree(values: dict) -> None:
     """The subchart cannot read this chart's values: what it needs is repeated, and must stay equal."""
     airflow, lake = values["airflow"], values["lakehouse"]
