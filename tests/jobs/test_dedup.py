@@ -153,3 +153,29 @@ def test_signature_treats_any_script_as_words():
     texts = ["Привет мир как дела", "Привет мир как дела", "مرحبا بالعالم هذا نص", "日本語 テキスト です"]
     sig = pipe(with_drop_columns(pa.RecordBatch.from_pydict({"text": texts}))).column("minhash").to_pylist()
     assert sig[0] == sig[1] and sig[0] != sig[2] and set(sig[2]) != {-1} and set(sig[3]) != {-1}
+
+
+def test_signature_on_huge_junk_repeated_and_short_texts():
+    rng = random.Random(5)
+    huge = "\n\n".join(_prose(rng, min_words=200) for _ in range(900))
+    assert len(huge) > 1_000_000
+    line = "click here to subscribe to our newsletter today"
+    junk = bytes(rng.randrange(256) for _ in range(4000)).decode("latin-1")
+    texts = [
+        huge,
+        huge.replace("the", "a", 3),
+        "\n".join([line] * 1000),
+        "\n".join([line] * 3),
+        junk,
+        "two words",
+    ]
+    sig = build_pipe("minhash", {})(with_drop_columns(pa.RecordBatch.from_pydict({"text": texts})))
+    sig = [np.array(s) for s in sig.column("minhash").to_pylist()]
+    assert all(len(s) == 112 for s in sig)
+    assert jaccard_estimate(sig[0], sig[1]) > 0.95  # three words edited in 1 MB
+    # Shingles are a set: a line repeated 1,000 times is the line repeated 3 times (the repetition filters drop
+    # such a page before dedup sees it).
+    assert jaccard_estimate(sig[2], sig[3]) == 1.0
+    assert set(sig[4]) != {-1} and jaccard_estimate(sig[4], sig[0]) < 0.05
+    # Fewer words than a shingle: one shingle of what there is, not the empty signature.
+    assert set(sig[5]) != {-1}
