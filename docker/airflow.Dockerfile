@@ -21,6 +21,9 @@ ENV UV_NO_CACHE=1 UV_PYTHON_DOWNLOADS=never
 # torch is not in requirements/jobs.txt (PyPI's Linux wheel is the multi-GB CUDA build): the CPU build by default,
 # a CUDA build for GPU workers (docker-compose.yml passes TORCH_INDEX=https://download.pytorch.org/whl/cu128).
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# The `vllm` embedding backend (gold.rag.embedding.backend): GPU images only (it pins its own CUDA torch, 2.14.0
+# for vLLM 0.33); docker-compose.yml passes VLLM_VERSION=0.33.0 to the GPU images, empty = not installed.
+ARG VLLM_VERSION=""
 RUN pip install --no-cache-dir "uv==${UV_VERSION}"
 
 WORKDIR /opt/lakehouse
@@ -33,6 +36,7 @@ RUN uv venv -q -p python3.11 /opt/airflow-venv \
  && uv venv -q -p python3.11 /opt/jobs-venv \
  && uv pip install -q -p /opt/jobs-venv/bin/python --index-url "${TORCH_INDEX}" --extra-index-url https://pypi.org/simple "torch==2.13.0" \
  && uv pip install -q -p /opt/jobs-venv/bin/python -r requirements/jobs.txt \
+ && if [ -n "${VLLM_VERSION}" ]; then uv pip install -q -p /opt/jobs-venv/bin/python "vllm==${VLLM_VERSION}"; fi \
  && /opt/jobs-venv/bin/python -c "import pyspark, sys; sys.exit(0 if pyspark.__version__.startswith('3.5') else 'pyspark is ' + pyspark.__version__)"
 
 # The Iceberg runtime jar and the JDBC drivers, exactly as scripts/setup.sh gathers them into build/jars.
