@@ -9,6 +9,7 @@ would: token, pool, unpause, trigger, backfill, wait.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -114,6 +115,7 @@ class Airflow:
         os.killpg(pgid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.running():
+            _reap(pgid)
             time.sleep(0.5)
         if self.running():
             os.killpg(pgid, signal.SIGKILL)
@@ -262,6 +264,12 @@ class Airflow:
         return self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns?logical_date_gte={lo}&logical_date_lte={hi}")[
             "dag_runs"
         ]
+
+
+def _reap(pid: int) -> None:
+    """Collects the exit status of ``pid`` when this process started it: a zombie leader keeps the group alive."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
 
 
 def up(home: Path, port: int, spec_pool: str) -> Airflow:
