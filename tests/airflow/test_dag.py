@@ -207,13 +207,8 @@ def check_lineage_store(got: dict, run_id: str) -> None:
         if e["aspectName"] == "dataProcessInstanceProperties"
         and e["aspect"]["json"]["customProperties"].get("run_id") == run_id
     ]
-    assert sorted(
-        aspects[(u, "dataProcessInstanceProperties")]["customProperties"]["task_id"] for u in mine
-    ) == [
-        "bronze",
-        "gold",
-        "silver",
-    ]
+    tasks = sorted(aspects[(u, "dataProcessInstanceProperties")]["customProperties"]["task_id"] for u in mine)
+    assert tasks == ["bronze", "gold", "silver"]
     for u in mine:
         done = aspects[(u, "dataProcessInstanceRunEvent")]  # the last event stored for the instance
         assert done["status"] == "COMPLETE" and done["result"]["type"] == "SUCCESS"
