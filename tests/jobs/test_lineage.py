@@ -401,6 +401,12 @@ def test_outage_queues_events_and_publish_replays_them(spec: PipelineSpec, tmp_p
         assert result.exit_code == 0, result.output
         assert gms.invalid == [] and gms.keys() == keys(events)
         assert not cfg.pending.exists()
+        # What the Airflow plugin wrote to its file connection goes along (the journal holds only the jobs').
+        plugin = mcps.run_mcps(spec, cfg, "silver", {"run_id": "plugin_run", "silver": 3, "seconds": 1})
+        store.write_file(cfg.airflow_file, plugin)
+        gms.received.clear()
+        assert store.publish(cfg, gms.url) == len(events) + len(plugin)
+        assert gms.invalid == [] and gms.keys() == keys(events + plugin)
     finally:
         gms.stop()
 

@@ -42,9 +42,9 @@ class EmitReport:
 
 
 @contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def _locked(path: Path, lock_file: Path | None = None) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "w") as fh:
+    with open(lock_file or path.with_name(path.name + ".lock"), "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -217,15 +217,28 @@ def emit(cfg: LineageConfig, mcps: Sequence[MCP]) -> EmitReport:
 
 
 def publish(cfg: LineageConfig, server: str, token: str | None = None, pending_only: bool = False) -> int:
-    """Replays the journal (or only the pending events) into the GMS at ``server``; returns the count.
+    """Replays the journal and the Airflow plugin's file (or only the pending events) into the GMS at
+    ``server``; returns the count.
 
     Replaying everything is safe: DataHub upserts aspects, and timeseries events keep their timestamps.
     """
     with _locked(cfg.pending):
-        mcps = read_lines(cfg.pending) if pending_only else read_lines(cfg.journal)
+        mcps = read_lines(cfg.pending) if pending_only else read_lines(cfg.journal) + _plugin_events(cfg)
         send(server, token, mcps, cfg.timeout_s)
         cfg.pending.unlink(missing_ok=True)
     return len(mcps)
+
+
+def _plugin_events(cfg: LineageConfig) -> list[MCP]:
+    """What the DataHub Airflow plugin wrote to its ``datahub-file`` connection (the embedded default):
+    task runs with try numbers, states and log links, which only the plugin knows."""
+    from datahub.ingestion.source.file import read_metadata_file
+
+    if not (cfg.airflow_file.exists() and cfg.airflow_file.stat().st_size):
+        return []
+    # The plugin's SynchronizedFileEmitter locks <name>.lock (filelock: flock on Linux, as _locked).
+    with _locked(cfg.airflow_file, cfg.airflow_file.with_suffix(".lock")):
+        return [x for x in read_metadata_file(cfg.airflow_file) if isinstance(x, MCP)]
 
 
 # --- Reading the local store ----------------------------------------------------------------------------
@@ -241,11 +254,9 @@ def _latest(records: Iterable[MCP]) -> dict[tuple[str, str], dict[str, Any]]:
 
 def read_aspects(cfg: LineageConfig, lite: bool = False) -> list[dict[tuple[str, str], dict[str, Any]]]:
     """Latest aspects per source (journal, the Airflow plugin's file, Lite if asked), as plain dicts."""
-    from datahub.ingestion.source.file import read_metadata_file
-
     sources = [_latest(read_lines(cfg.journal))]
-    if cfg.airflow_file.exists() and cfg.airflow_file.stat().st_size:
-        sources.append(_latest(x for x in read_metadata_file(cfg.airflow_file) if isinstance(x, MCP)))
+    if plugin := _plugin_events(cfg):
+        sources.append(_latest(plugin))
     if lite and cfg.lite_path.exists():
         db = open_lite(cfg, read_only=True)
         try:
