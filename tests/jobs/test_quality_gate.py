@@ -105,15 +105,32 @@ def test_a_90_percent_drop_fails_the_gate_then_the_fixed_rerun_publishes_once(hi
     report = json.loads(report_path(settings, "gate__drop", "bronze").read_text())
     assert report["outcome"] == "blocked" and report["failed"] == ["volume_vs_last_week"]
 
+    # Accepting warnings (the DAG param) does not skip a blocking rule: only a spec change does.
+    with pytest.raises(QualityGateFailed, match=r"volume_vs_last_week \[blocking\] FAILED"):
+        run_stage(
+            spark,
+            spec,
+            settings,
+            "bronze",
+            day,
+            "gate__drop",
+            lambda: ingest_day(spark, spec, settings, day, "gate__drop"),
+            accept_warnings=True,
+        )
+    assert main_snapshots(spark, settings, "bronze.documents") == before
+
     # The input is fixed and the same run is retried: a fresh branch, published once.
     shutil.rmtree(folder)
     backup.rename(folder)
     out = bronze(spark, spec, settings, day, "gate__drop")
-    assert out["quality"]["branch"] == "wap_bronze_gate_drop_2"
+    assert out["quality"]["branch"] == "wap_bronze_gate_drop_3"
     after = main_snapshots(spark, settings, "bronze.documents")
     assert after[: len(before)] == before and len(after) == len(before) + 1
     assert day_rows(spark, settings, "bronze.documents", day) == out["bronze"] > 10
-    assert list(branches(spark, settings, "bronze.documents")) == ["wap_bronze_gate_drop_1"]
+    assert sorted(branches(spark, settings, "bronze.documents")) == [
+        "wap_bronze_gate_drop_1",
+        "wap_bronze_gate_drop_2",
+    ]
 
 
 def _silver_rows(spark, spec, rows):
