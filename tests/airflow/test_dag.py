@@ -107,15 +107,8 @@ def test_a_blocked_quality_gate_fails_the_task_once_without_retries(dagbag, airf
     assert "quarantine_share [warning] FAILED" in report["message"]
     assert stats(day)["silver"] == 0 and stats(day)["bronze"] > 100  # bronze published, silver not
     # DataHub: the jobs' run instances say so too (silver FAILURE, with the error's type only).
-    events = [
-        json.loads(line) for line in (SETTINGS.home / "datahub" / "journal.jsonl").read_text().splitlines()
-    ]
-    props = {
-        e["entityUrn"]: e["aspect"]["json"]["customProperties"]
-        for e in events
-        if e["aspectName"] == "dataProcessInstanceProperties"
-        and e["aspect"]["json"]["customProperties"].get("run_id") == run.run_id
-    }
+    events = journal()
+    props = dict(run_instances(events, run.run_id))
     outcome = {
         props[e["entityUrn"]]["task_id"]: e["aspect"]["json"]["result"]["type"]
         for e in events
@@ -143,13 +136,28 @@ def test_the_accept_warnings_flag_parses_what_airflow_renders():
     assert parse_args(base).accept_warnings is False
 
 
+def journal() -> list[dict]:
+    """The jobs' DataHub events as stored (the journal every sink appends to)."""
+    lines = (SETTINGS.home / "datahub" / "journal.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def run_instances(events: list[dict], run_id: str) -> list[tuple[str, dict]]:
+    """(run instance URN, its custom properties) per properties event of one Airflow run, as stored."""
+    return [
+        (e["entityUrn"], e["aspect"]["json"]["customProperties"])
+        for e in events
+        if e["aspectName"] == "dataProcessInstanceProperties"
+        and e["aspect"]["json"]["customProperties"].get("run_id") == run_id
+    ]
+
+
 def check_lineage_store(got: dict, run_id: str) -> None:
     """What the jobs recorded for DataHub (file sink, read back as stored, not from the emitter)."""
     from llm_lakehouse.lineage import mcps, model
     from llm_lakehouse.lineage.config import LineageConfig
 
-    lines = (SETTINGS.home / "datahub" / "journal.jsonl").read_text().splitlines()
-    events = list(map(json.loads, lines))
+    events = journal()
     aspects = {(e["entityUrn"], e["aspectName"]): e["aspect"]["json"] for e in events}
     cfg = LineageConfig.from_env(SETTINGS)
 
@@ -201,15 +209,9 @@ def check_lineage_store(got: dict, run_id: str) -> None:
     for task in ("bronze", "silver", "gold"):
         assert aspects[(mcps.job_urn(cfg, SPEC, task), "dataJobInfo")]["flowUrn"] == flow
     # One run instance per task of this run, each COMPLETE / SUCCESS.
-    mine = [
-        e["entityUrn"]
-        for e in events
-        if e["aspectName"] == "dataProcessInstanceProperties"
-        and e["aspect"]["json"]["customProperties"].get("run_id") == run_id
-    ]
-    tasks = sorted(aspects[(u, "dataProcessInstanceProperties")]["customProperties"]["task_id"] for u in mine)
-    assert tasks == ["bronze", "gold", "silver"]
-    for u in mine:
+    mine = run_instances(events, run_id)
+    assert sorted(p["task_id"] for _, p in mine) == ["bronze", "gold", "silver"]
+    for u, _ in mine:
         done = aspects[(u, "dataProcessInstanceRunEvent")]  # the last event stored for the instance
         assert done["status"] == "COMPLETE" and done["result"]["type"] == "SUCCESS"
     # Each quality rule of the spec ran for this run, as an assertion on its dataset.

@@ -80,6 +80,7 @@ def run_job(
     from llm_lakehouse.submit import STAGES
 
     started = time.monotonic()
+    run = {"stage": stage, "date": args.date.isoformat(), "run_id": args.run_id}
     with catalog_lock(settings):
         spark = spark_session(settings, f"{spec.name}.{stage}")
         ensure_tables(spark, settings, spec)
@@ -99,10 +100,9 @@ def run_job(
         except Exception as exc:
             # The run instance says FAILURE in DataHub too; only the exception's type: its message can
             # carry data (the gate's own message is in the task log and ops.quality_results).
-            failed = {"stage": stage, "date": args.date.isoformat(), "run_id": args.run_id}
-            _lineage(spec, settings, stage, failed | {"error": type(exc).__name__}, started)
+            _lineage(spec, settings, stage, run | {"error": type(exc).__name__}, started)
             raise
-    result = {"stage": stage, "date": args.date.isoformat(), "run_id": args.run_id, **result}
+    result = run | result
     _lineage(spec, settings, stage, result, started)
     print(RESULT_PREFIX + json.dumps(result, sort_keys=True), flush=True)
     sys.stdout.flush()
