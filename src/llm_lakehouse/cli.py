@@ -18,7 +18,7 @@ from rich.table import Table as RichTable
 
 from llm_lakehouse.lineage.cli import app as lineage_app
 from llm_lakehouse.settings import REPO_ROOT, Settings
-from llm_lakehouse.spec import SpecError, load_spec
+from llm_lakehouse.spec import SpecError, adhoc_source, load_spec
 
 app = typer.Typer(
     help="LLM Lakehouse: bronze → silver → gold Iceberg tables for LLM corpora.", no_args_is_help=True
@@ -72,6 +72,13 @@ def build(
     settings = Settings.from_env()
     if source is not None and not source.is_dir():
         raise typer.BadParameter(f"--source: {source} is not a directory")
+    if source is not None:
+        try:  # refuse before any stage runs: a source without a PII policy would reach silver unscrubbed
+            policy = spec.require_pii_policy(adhoc_source(source, source_name).name)
+        except SpecError as exc:
+            console.print(f"[red]{escape(str(exc))}[/red]")
+            raise typer.Exit(2) from None
+        console.print(f"source {adhoc_source(source, source_name).name!r}: PII policy {policy!r}")
     run_id = f"cli__{day.isoformat()}__{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
     log_dir = settings.home / "logs" / run_id
     log_dir.mkdir(parents=True, exist_ok=True)

@@ -489,7 +489,15 @@ def generate(out: Path, days: list[date], docs_per_source: int = 60, seed: int =
         _write_lines(out / day.isoformat() / "web" / "part-0.jsonl", web)
 
         support = [
-            _line({"id": f"s{n}-{i}", "text": keep(_chat(rng)), "channel": "chat"})
+            # customer_email: a field the support policy does not keep (dropped from silver, kept in bronze)
+            _line(
+                {
+                    "id": f"s{n}-{i}",
+                    "text": keep(_chat(rng)),
+                    "channel": "chat",
+                    "customer_email": f"customer.{n}.{i}@example.net",
+                }
+            )
             for i in range(docs_per_source)
         ]
         support.append(_line({"id": f"s{n}-0", "text": _chat(rng)}))  # a second text under a used id

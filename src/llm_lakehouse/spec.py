@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from llm_lakehouse.pii.policy import PiiPolicy
 from llm_lakehouse.quality.rules import Quality
 from llm_lakehouse.tables import SILVER, TABLES, WAP_LAYERS, Table, with_columns
 
@@ -38,6 +39,12 @@ class Source(_Strict):
     text_field: str = "text"
     content_type: str = "text/plain"
     description: str = ""
+
+
+def adhoc_source(input_dir: Path, name: str | None = None) -> Source:
+    """``lakehouse build --source DIR``: DIR's ``*.jsonl`` as one source, named ``name`` or after DIR."""
+    name = name or re.sub(r"[^a-z0-9_]+", "_", input_dir.resolve().name.lower()).strip("_") or "adhoc"
+    return Source(name=name if name[0].isalpha() else f"s_{name}")
 
 
 class PipeStep(_Strict):
@@ -205,6 +212,50 @@ class PipelineSpec(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _every_source_has_one_pii_policy(self) -> PipelineSpec:
+        # Fail closed: a source no policy covers would reach silver unscrubbed.
+        names = sorted(s.name for s in self.sources)
+        steps = self.pii_steps()
+        if not steps:
+            raise ValueError(
+                "silver.pipes: no pii step; every source needs a PII policy "
+                "(add `- {pipe: pii, default: true, ...}` to cover them all)"
+            )
+        owner: dict[str, int] = {}
+        defaults = [i for i, p in steps if p.default]
+        for i, p in steps:
+            key = f"silver.pipes.{i}"
+            if p.sources is None and not p.default:
+                raise ValueError(
+                    f"{key}.sources: required unless the step is the spec's default: true policy"
+                )
+            unknown = sorted(set(p.sources or ()) - set(names))
+            if unknown:
+                raise ValueError(f"{key}.sources: unknown source(s) {unknown}; expected some of {names}")
+            for src in p.sources or ():
+                if src in owner:
+                    raise ValueError(
+                        f"{key}.sources: source {src!r} already has a PII policy (silver.pipes.{owner[src]}); "
+                        "each source resolves to exactly one"
+                    )
+                owner[src] = i
+        if len(defaults) > 1:
+            raise ValueError(f"silver.pipes.{defaults[1]}.default: only one pii step may be the default")
+        if defaults and defaults[0] != steps[-1][0]:
+            raise ValueError(
+                f"silver.pipes.{defaults[0]}.default: the default pii step must come after the other pii "
+                "steps (it scans the rows none of them scanned)"
+            )
+        if not defaults:
+            for j, src in enumerate(self.sources):
+                if src.name not in owner:
+                    raise ValueError(
+                        f"sources.{j}: source {src.name!r} has no PII policy; name it in a pii step's "
+                        "sources or mark one pii step default: true"
+                    )
+        return self
+
+    @model_validator(mode="after")
     def _quality_targets_exist(self) -> PipelineSpec:
         # A rule on a misspelt table or column would never run: fail at load with its key instead.
         for ident, rules in self.quality.tables.items():
@@ -239,6 +290,29 @@ class PipelineSpec(_Strict):
         """The silver step running ``pipe``, if the spec has one."""
         return next((p for p in self.silver.pipes if p.pipe == pipe), None)
 
+    def pii_steps(self) -> list[tuple[int, PiiPolicy]]:
+        """(index in silver.pipes, policy) of every pii step, in chain order."""
+        return [(i, PiiPolicy(**p.params)) for i, p in enumerate(self.silver.pipes) if p.pipe == "pii"]
+
+    def pii_policy_for(self, source: str) -> str | None:
+        """The name of the PII policy that scans ``source`` (its step's, else the default's); None: none."""
+        steps = [p for _, p in self.pii_steps()]
+        named = next((p for p in steps if source in (p.sources or ())), None)
+        default = next((p for p in steps if p.default), None)
+        chosen = named or default
+        return chosen.policy if chosen else None
+
+    def require_pii_policy(self, source: str) -> str:
+        """``pii_policy_for`` or a SpecError naming the source and the fix: call it before writing anything."""
+        policy = self.pii_policy_for(source)
+        if policy is None:
+            where = f" in {self.path}" if self.path else ""
+            raise SpecError(
+                f"source {source!r} has no PII policy{where}: declare it under sources: and name it in a pii "
+                "step's sources, or mark one pii step default: true; nothing was written"
+            )
+        return policy
+
     def silver_table(self) -> Table:
         """silver.documents as this spec makes it: the base columns plus those its pipes add."""
         from llm_lakehouse.pipes import pipe_columns
@@ -269,13 +343,22 @@ class PipelineSpec(_Strict):
         return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
+_OWN_KEY = re.compile(r"^Value error, (?P<key>[a-z_][\w.]*): (?P<msg>.*)$", re.DOTALL)
+
+
 def _format(err: ValidationError, path: Path) -> str:
     lines = [f"{path}: invalid pipeline spec ({err.error_count()} error(s))"]
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"]) or "<root>"
+        msg = e["msg"]
+        # A whole-spec check names its own key first ("silver.pipes.7.sources: ..."): report it there.
+        own = _OWN_KEY.match(msg) if key == "<root>" else None
+        if own:
+            lines.append(f"  {own['key']}: {own['msg']}")
+            continue
         got = e.get("input")
         got_s = repr(got) if not isinstance(got, dict) else "a mapping"
-        lines.append(f"  {key}: {e['msg']} (got {got_s[:80]})")
+        lines.append(f"  {key}: {msg} (got {got_s[:80]})")
     return "\n".join(lines)
 
 

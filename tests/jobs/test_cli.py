@@ -73,6 +73,8 @@ def test_export_writes_rows_of_the_day(built, tmp_path):
     written.append(json.loads((feed / "b.jsonl").read_text())["text"])
     assert sorted(r["text"] for r in rows) == sorted(written)
     assert {r["dt"] for r in rows} == {DAY}
+    # An ad-hoc source is scrubbed under the spec's default (strictest) policy.
+    assert {r["pii_policy"] for r in rows} == {"support_chat"}
     qout = tmp_path / "q.jsonl"
     run(home, "export", "silver.quarantine", "--date", DAY, "--out", str(qout))
     q = {r["reason"]: r for r in map(json.loads, qout.read_text().splitlines())}
@@ -91,7 +93,7 @@ def test_tables_and_history(built):
 
 
 def test_clear_errors(built, tmp_path):
-    home, _, _ = built
+    home, _, feed = built
     bad = tmp_path / "bad.yaml"
     bad.write_text(
         "name: x\ndescription: d\nowners: [a]\nstart_date: 2026-01-01\nsources: [{name: web, format: csv}]\n"
@@ -99,6 +101,15 @@ def test_clear_errors(built, tmp_path):
     )
     proc = run(home, "build", "--date", DAY, "--spec", str(bad), ok=False)
     assert proc.returncode == 2 and str(bad) in proc.stderr and "sources.0.format" in proc.stderr
+    # A spec without a default PII policy refuses an undeclared source before any stage runs.
+    strict = tmp_path / "no-default.yaml"
+    shipped = (Path(__file__).resolve().parents[2] / "pipelines" / "corpus_nightly.yaml").read_text()
+    strict.write_text(shipped.replace("      default: true\n", "", 1))
+    proc = run(home, "build", "--date", "2026-09-02", "--spec", str(strict), "--source", str(feed), ok=False)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "source 'my_feed' has no PII policy" in proc.stderr and "default: true" in proc.stderr
+    assert "nothing was written" in proc.stderr
+    assert not (home / "logs").exists() or not any("2026-09-02" in p.name for p in (home / "logs").iterdir())
     proc = run(home, "export", "gold.nope", "--date", DAY, "--out", str(tmp_path / "x"), ok=False)
     assert proc.returncode != 0 and "unknown table" in proc.stderr
     proc = run(home, "stats", "--date", "2026-13-01", ok=False)

@@ -238,6 +238,51 @@ def test_pipe_keeps_dropped_rows_and_other_sources_untouched():
     assert out2.column("pii_policy").to_pylist() == [None, "chats", "docs", None]
 
 
+def test_default_policy_takes_every_row_no_earlier_step_scanned():
+    texts = ["mail bob@example.com", "mail ann@example.com", "mail joe@example.com", "mail kim@example.com"]
+    batch = batch_of(texts, ["web", "support", "my_adhoc_feed", None])
+    out = build_pipe("pii", {"policy": "public", "sources": ["web"], "default_operator": {"type": "redact"}})(
+        batch
+    )
+    out = build_pipe("pii", {"policy": "strict", "sources": ["support"], "default": True})(out)
+    assert out.column("pii_policy").to_pylist() == ["public", "strict", "strict", "strict"]
+    assert out.column("text").to_pylist() == ["mail ", *["mail <EMAIL_ADDRESS>"] * 3]
+
+
+def test_metadata_keeps_only_the_policys_fields_scrubbed():
+    import json
+
+    meta = [
+        {
+            "customer_email": "ann.lee@example.com",  # not kept: dropped whole
+            "channel": "phone, call back on 212-555-0187",
+            "card": 4111111111111111,  # a number is scanned too
+            "tags": ["vip", {"owner": "ops@example.com"}],
+            "n": 3,
+        },
+        {"channel": "chat"},
+        "not an object",
+    ]
+    batch = batch_of(["hello there"] * 4, ["support"] * 4)
+    batch = batch.append_column("metadata", pa.array([*(json.dumps(m) for m in meta), None], pa.string()))
+    params = {"policy": "chats", "sources": ["support"], "keep_fields": ["channel", "card", "tags", "n"]}
+    out = build_pipe("pii", params)(batch)
+    got = out.column("metadata").to_pylist()
+    assert json.loads(got[0]) == {
+        "channel": "phone, call back on <PHONE_NUMBER>",
+        "card": "<CREDIT_CARD>",
+        "tags": ["vip", {"owner": "<EMAIL_ADDRESS>"}],
+        "n": 3,
+    }
+    assert json.loads(got[1]) == {"channel": "chat"} and got[2] == "{}" and got[3] is None
+    assert dict(out.column("pii_counts")[0].as_py()) == {
+        "CREDIT_CARD": 1,
+        "EMAIL_ADDRESS": 1,
+        "PHONE_NUMBER": 1,
+    }
+    assert structured_hits(out.column("metadata")) == {}
+
+
 def test_operators_redact_mask_replace():
     text = "Call 212-555-0187 or mail bob@example.com, card 4111 1111 1111 1111."
     params = {
@@ -309,9 +354,9 @@ def test_spec_with_pii_steps_loads(tmp_path: Path):
 
     spec = Path(__file__).resolve().parents[2] / "pipelines" / "corpus_nightly.yaml"
     steps = [p for p in load_spec(spec).silver.pipes if p.pipe == "pii"]
-    assert [(s.params["policy"], s.params["sources"]) for s in steps] == [
-        ("support_chat", ["support"]),
-        ("public_text", ["web", "docs"]),
+    assert [(s.params["policy"], s.params["sources"], s.params.get("default")) for s in steps] == [
+        ("public_text", ["web", "docs"], None),
+        ("support_chat", ["support"], True),
     ]
     # Pseudonyms instead of placeholders: a hash operator with the salt's env var name.
     text = (
@@ -326,7 +371,7 @@ def test_spec_with_pii_steps_loads(tmp_path: Path):
     )
     path = tmp_path / "spec.yaml"
     path.write_text(text)
-    support = next(p for p in load_spec(path).silver.pipes if p.pipe == "pii")
+    support = next(p for p in load_spec(path).silver.pipes if p.params.get("policy") == "support_chat")
     assert support.params["salt_env"] == "PII_SALT" and support.params["operators"]["PERSON"] == {
         "type": "hash"
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from datetime import date
 
@@ -15,6 +16,7 @@ from llm_lakehouse.jobs.silver import refine_day
 from llm_lakehouse.jobs.wap import QualityGateFailed, branches, write_audit_publish
 from llm_lakehouse.quality.report import quality_dir, report_path
 from llm_lakehouse.sample import default_days, generate
+from llm_lakehouse.spec import PipeStep
 from llm_lakehouse.submit import STAGES
 from llm_lakehouse.tables import QUARANTINE, RUN_COLUMNS
 
@@ -225,19 +227,19 @@ def test_a_warning_blocks_unless_the_run_accepts_warnings(history, spark, spec, 
     assert {r["outcome"] for r in rows} == {"accepted_warnings"}
 
 
-def test_a_real_silver_run_without_its_pii_step_is_stopped_by_the_leak_check(history, spark, spec, settings):
+def test_a_real_silver_run_with_weak_or_missing_pii_policies_is_stopped_by_the_gate(
+    history, spark, spec, settings
+):
     day = DAYS[2]
-    leaky = spec.model_copy(
-        update={
-            "silver": spec.silver.model_copy(
-                update={"pipes": [p for p in spec.silver.pipes if p.pipe != "pii"]}
-            )
-        }
-    )
+    # Support rows get a policy that looks for private keys only (scanned, pii_policy set, yet emails pass);
+    # web and docs rows get none (model_copy skips the load-time check that refuses such a spec). The
+    # gate's own scan and its not_null:pii_policy rule must both stop the day.
+    weak = PipeStep(pipe="pii", policy="keys_only", sources=["support"], entities=["PRIVATE_KEY"])
+    pipes = [p for p in spec.silver.pipes if p.pipe != "pii"]
+    pipes.insert([p.pipe for p in pipes].index("content_hash"), weak)
+    leaky = spec.model_copy(update={"silver": spec.silver.model_copy(update={"pipes": pipes})})
     before = main_snapshots(spark, settings, "silver.documents")
-    with pytest.raises(
-        QualityGateFailed, match=r"no_structured_pii:text \[blocking\] FAILED: \d+ of \d+ rows"
-    ):
+    with pytest.raises(QualityGateFailed) as failed:
         run_stage(
             spark,
             leaky,
@@ -247,6 +249,8 @@ def test_a_real_silver_run_without_its_pii_step_is_stopped_by_the_leak_check(his
             "gate__leaky",
             lambda: refine_day(spark, leaky, settings, day, "gate__leaky"),
         )
+    assert re.search(r"no_structured_pii:text \[blocking\] FAILED: \d+ of \d+ rows", str(failed.value))
+    assert re.search(r"not_null:pii_policy \[blocking\] FAILED", str(failed.value))
     assert main_snapshots(spark, settings, "silver.documents") == before
     assert day_rows(spark, settings, "silver.documents", day) == 0
     assert day_rows(spark, settings, "silver.documents", day, "wap_silver_gate_leaky_1") > 0

@@ -253,3 +253,109 @@ def test_digest_changes_with_the_spec(tmp_path, old, new):
 def test_bad_quality_rules_fail_at_load_with_their_key(tmp_path, old, new, expected):
     path, msg = spec_error(tmp_path, edited(old, new))
     assert msg.startswith(f"{path}: invalid pipeline spec") and expected in msg, msg
+
+
+# --- PII coverage: every source resolves to exactly one policy, checked at load ----------------------------
+
+PII = [i for i, step in enumerate(yaml.safe_load(TEXT)["silver"]["pipes"]) if step["pipe"] == "pii"]
+PUBLIC, SUPPORT = PII  # the shipped spec: public_text for web and docs, then the default support_chat
+
+
+def pii_edited(tmp_path: Path, edit) -> tuple[Path, str]:  # noqa: ANN001
+    raw = yaml.safe_load(TEXT)
+    edit(raw["silver"]["pipes"])
+    return spec_error(tmp_path, yaml.safe_dump(raw, sort_keys=False))
+
+
+def test_every_shipped_source_resolves_to_one_policy():
+    spec = load_spec(SPEC)
+    assert {s.name: spec.pii_policy_for(s.name) for s in spec.sources} == {
+        "web": "public_text",
+        "support": "support_chat",
+        "docs": "public_text",
+    }
+    assert spec.pii_policy_for("some_new_feed") == "support_chat"  # the default is the strictest
+    rules = {r.label for r in spec.quality.tables["silver.documents"]}
+    assert {"not_null:pii_policy", "no_structured_pii:text", "no_structured_pii:metadata"} <= rules
+
+
+def _set(i: int, key: str, value) -> object:  # noqa: ANN001
+    def edit(pipes: list) -> None:
+        if value is None:
+            pipes[i].pop(key)
+        else:
+            pipes[i][key] = value
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "key", "expected"),
+    [
+        (
+            _set(PUBLIC, "sources", ["web", "doc"]),
+            f"silver.pipes.{PUBLIC}.sources",
+            "unknown source(s) ['doc']",
+        ),
+        (
+            _set(SUPPORT, "sources", ["support", "web"]),
+            f"silver.pipes.{SUPPORT}.sources",
+            f"source 'web' already has a PII policy (silver.pipes.{PUBLIC})",
+        ),
+        (
+            lambda pipes: (_set(SUPPORT, "default", None)(pipes), _set(PUBLIC, "sources", ["web"])(pipes)),
+            "sources.2",
+            "source 'docs' has no PII policy",
+        ),
+        (_set(PUBLIC, "sources", None), f"silver.pipes.{PUBLIC}.sources", "required unless"),
+        (_set(PUBLIC, "default", True), f"silver.pipes.{SUPPORT}.default", "only one pii step may be"),
+        (
+            lambda pipes: pipes.insert(PUBLIC, pipes.pop(SUPPORT)),
+            f"silver.pipes.{PUBLIC}.default",
+            "must come after the other pii steps",
+        ),
+        (lambda pipes: [pipes.pop(i) for i in reversed(PII)], "silver.pipes", "no pii step"),
+        (_set(SUPPORT, "entities", ["PERSON", "PASSPORT"]), f"silver.pipes.{SUPPORT}.entities", "PASSPORT"),
+        (
+            _set(SUPPORT, "operators", {"PERSON": {"type": "encrypt"}}),
+            f"silver.pipes.{SUPPORT}.operators.PERSON.type",
+            "'replace', 'redact', 'mask' or 'hash'",
+        ),
+        (_set(PUBLIC, "keep_fields", ["url", "url"]), f"silver.pipes.{PUBLIC}.keep_fields", "distinct"),
+    ],
+    ids=[
+        "typo-in-sources",
+        "source-in-two-policies",
+        "uncovered-source",
+        "step-without-sources",
+        "two-defaults",
+        "default-not-last",
+        "no-pii-step",
+        "unknown-entity",
+        "unknown-operator",
+        "repeated-keep-field",
+    ],
+)
+def test_pii_coverage_errors_name_file_and_key(tmp_path, edit, key, expected):
+    path, msg = pii_edited(tmp_path, edit)
+    assert msg.startswith(f"{path}: invalid pipeline spec"), msg
+    line = next((ln for ln in msg.splitlines() if ln.strip().startswith(f"{key}:")), None)
+    assert line is not None, msg
+    assert expected in line, msg
+
+
+def test_undeclared_source_is_refused_without_a_default(tmp_path):
+    from llm_lakehouse.jobs.bronze import ingest_day
+
+    raw = yaml.safe_load(TEXT)
+    raw["silver"]["pipes"][SUPPORT].pop("default")
+    spec = load_spec(write(tmp_path, yaml.safe_dump(raw, sort_keys=False)))
+    assert spec.pii_policy_for("support") == "support_chat" and spec.pii_policy_for("feed") is None
+    feed = tmp_path / "feed"
+    feed.mkdir()
+    (feed / "a.jsonl").write_text('{"id": 1, "text": "Call Maria at 212-555-0187."}\n')
+    # Refused before Spark is touched (spark=None would fail on first use) or any file is read.
+    with pytest.raises(
+        SpecError, match=r"source 'feed' has no PII policy in .*default: true; nothing was written"
+    ):
+        ingest_day(None, spec, None, date(2026, 11, 1), "run", input_dir=feed)

@@ -6,7 +6,6 @@ parallel and the driver never holds it. Nothing is filtered here: bronze is the 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -20,7 +19,7 @@ from llm_lakehouse.ingest import list_files, read_file
 from llm_lakehouse.jobs.audit import Clock, write_audit
 from llm_lakehouse.jobs.common import read_day, replace_day, stamp
 from llm_lakehouse.settings import Settings
-from llm_lakehouse.spec import PipelineSpec, Source
+from llm_lakehouse.spec import PipelineSpec, Source, adhoc_source
 from llm_lakehouse.tables import BRONZE, RUN_COLUMNS
 
 
@@ -39,8 +38,7 @@ def landing_files(spec: PipelineSpec, settings: Settings, day: date) -> list[tup
 
 def dir_files(input_dir: Path, source_name: str | None) -> list[tuple[Source, str]]:
     """``lakehouse build --source DIR``: every ``*.jsonl`` in DIR as one ad-hoc source."""
-    name = source_name or re.sub(r"[^a-z0-9_]+", "_", input_dir.resolve().name.lower()).strip("_") or "adhoc"
-    source = Source(name=name if name[0].isalpha() else f"s_{name}")
+    source = adhoc_source(input_dir, source_name)
     return [(source, str(p)) for p in sorted(input_dir.resolve().glob("*.jsonl"))]
 
 
@@ -54,6 +52,9 @@ def ingest_day(
     source_name: str | None = None,
 ) -> dict[str, Any]:
     clock = Clock()
+    if input_dir:
+        # Fail closed before anything is written: an ad-hoc source must resolve to a PII policy.
+        spec.require_pii_policy(adhoc_source(input_dir, source_name).name)
     files = dir_files(input_dir, source_name) if input_dir else landing_files(spec, settings, day)
     tasks = spark.createDataFrame(
         [(s.model_dump_json(), uri) for s, uri in files], "source STRING, uri STRING"

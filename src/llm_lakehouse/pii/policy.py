@@ -72,6 +72,12 @@ class PiiPolicy(Params):
     operators: dict[str, Operator] = {}  # per-entity override of default_operator
     salt_env: str | None = None  # env var holding the hash operator's secret (>= 16 bytes)
     sources: list[str] | None = None  # rows of these sources only; None = every source
+    # The spec's fallback policy: it also scans every row no earlier pii step scanned, i.e. the sources no
+    # other step names (ad-hoc ones included). A spec has at most one, after its other pii steps.
+    default: bool = False
+    # Extra fields of a record (silver's ``metadata`` JSON) that survive, scrubbed by the same detectors;
+    # every other field is dropped from silver (bronze keeps the record as ingested).
+    keep_fields: list[str] = []
     text_columns: list[str] = Field(default_factory=lambda: ["text"], min_length=1)
     ner_backend: Literal["spacy", "transformers"] = "spacy"
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -96,6 +102,20 @@ class PiiPolicy(Params):
         if unknown:
             raise ValueError(f"unknown entities {unknown}; expected some of {list(ENTITIES)}")
         return value
+
+    @field_validator("text_columns")
+    @classmethod
+    def _not_metadata(cls, columns: list[str]) -> list[str]:
+        if "metadata" in columns:
+            raise ValueError("metadata is scrubbed field by field: list the fields to keep in keep_fields")
+        return columns
+
+    @field_validator("keep_fields")
+    @classmethod
+    def _field_names(cls, fields: list[str]) -> list[str]:
+        if len(set(fields)) != len(fields) or any(not f for f in fields):
+            raise ValueError(f"must be distinct, non-empty field names, got {fields}")
+        return fields
 
     @field_validator("salt_env")
     @classmethod

@@ -12,14 +12,19 @@ span with the policy's operator (typed placeholder, redaction, mask, or salted-h
 - ``pii_policy``: the name of the policy that scanned the row (null: not scanned).
 
 Rows outside the policy keep whatever an earlier ``pii`` step wrote, so per-source policies chain. The
-detected values themselves go nowhere: not into a column, a drop detail or a log line. Run it before
-``content_hash``, so that silver's hash is the hash of the text silver stores.
+spec's ``default`` step also takes every kept row no earlier step scanned, so no source passes unscrubbed.
+
+``metadata`` (the record's other fields, as JSON) is rewritten for the same rows: only the policy's
+``keep_fields`` stay, every string (and number) inside them scrubbed by the same detectors; the rest is
+dropped from silver. The detected values themselves go nowhere: not into a column, a drop detail or a log
+line. Run it before ``content_hash``, so that silver's hash is the hash of the text silver stores.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -55,11 +60,22 @@ class Pii:
         self.thresholds = {e: params.threshold(e) for e in params.entities}
 
     def _scope(self, batch: pa.RecordBatch) -> pa.BooleanArray:
-        scope = kept(batch)
+        """Kept rows of the policy's sources; for the default policy also every kept row not yet scanned."""
+        if self.p.sources is None and not self.p.default:
+            return kept(batch)
+        mine = pa.array([False] * batch.num_rows, pa.bool_())
         if self.p.sources is not None:
-            in_sources = pc.is_in(batch.column("source"), pa.array(self.p.sources, pa.string()))
-            scope = pc.and_(scope, pc.fill_null(in_sources, False))
-        return scope
+            mine = pc.fill_null(
+                pc.is_in(batch.column("source"), pa.array(self.p.sources, pa.string())), False
+            )
+        if self.p.default:
+            unscanned = (
+                pc.is_null(batch.column("pii_policy"))
+                if "pii_policy" in batch.schema.names
+                else pa.array([True] * batch.num_rows, pa.bool_())
+            )
+            mine = pc.or_(mine, unscanned)
+        return pc.and_(kept(batch), mine)
 
     def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         from llm_lakehouse.pii.anonymize import counts, scrub
@@ -84,7 +100,44 @@ class Pii:
                         for entity, n in counts(spans).items():
                             per_row[j][entity] = per_row[j].get(entity, 0) + n
                 batch = set_column(batch, col, pa.array(new, values.type))
+            if "metadata" in batch.schema.names:
+                batch = self._metadata(batch, rows, per_row)
         return self._set_outputs(batch, rows, per_row)
+
+    def _metadata(
+        self, batch: pa.RecordBatch, rows: list[int], per_row: list[dict[str, int]]
+    ) -> pa.RecordBatch:
+        """Keeps the policy's ``keep_fields`` of each scanned row's metadata, scrubbed; drops the others.
+
+        Every string and number inside a kept field (nested lists and objects included) is scanned as one
+        text by the same engine; a value that does not parse as a JSON object leaves nothing (``{}``)."""
+        from llm_lakehouse.pii.anonymize import counts, scrub
+        from llm_lakehouse.pii.engine import resolve
+
+        values = batch.column("metadata")
+        new = values.to_pylist()
+        kept_fields: dict[int, dict[str, Any]] = {}
+        leaves: list[str] = []
+        for i in rows:
+            if new[i] is None:
+                continue
+            try:
+                obj = json.loads(new[i])
+            except ValueError:
+                obj = None
+            keep = {k: obj[k] for k in self.p.keep_fields if k in obj} if isinstance(obj, dict) else {}
+            kept_fields[i] = keep
+            _collect(keep, leaves)
+        found = [resolve(s, self.thresholds) for s in self.engine.analyze(leaves)] if leaves else []
+        scrubbed = [
+            scrub(t, spans, self.p, self.salt) if spans else t for t, spans in zip(leaves, found, strict=True)
+        ]
+        pos = {i: j for j, i in enumerate(rows)}
+        it = iter(zip(scrubbed, found, strict=True))
+        for i, keep in kept_fields.items():
+            out = _rebuild(keep, it, per_row[pos[i]], counts)
+            new[i] = json.dumps(out, sort_keys=True, ensure_ascii=False)
+        return set_column(batch, "metadata", pa.array(new, values.type))
 
     def _set_outputs(
         self, batch: pa.RecordBatch, rows: list[int], per_row: list[dict[str, int]]
@@ -100,6 +153,37 @@ class Pii:
             new_policy[i] = self.p.policy
         batch = set_column(batch, "pii_counts", pa.array(new_counts, COUNTS_TYPE))
         return set_column(batch, "pii_policy", pa.array(new_policy, pa.string()))
+
+
+def _is_leaf(v: Any) -> bool:
+    return isinstance(v, str) or (isinstance(v, int | float) and not isinstance(v, bool))
+
+
+def _collect(v: Any, out: list[str]) -> None:
+    """Appends every string and number inside ``v`` (depth first, dict values in key order) to ``out``."""
+    if _is_leaf(v):
+        out.append(str(v))
+    elif isinstance(v, dict):
+        for k in sorted(v):
+            _collect(v[k], out)
+    elif isinstance(v, list):
+        for x in v:
+            _collect(x, out)
+
+
+def _rebuild(v: Any, scrubbed: Any, row_counts: dict[str, int], counts: Any) -> Any:  # noqa: ANN401
+    """``v`` with its leaves taken in ``_collect``'s order from ``scrubbed`` ((text, spans) pairs); a leaf
+    with a detection becomes its scrubbed string, one without keeps its JSON type."""
+    if _is_leaf(v):
+        text, spans = next(scrubbed)
+        for entity, n in counts(spans).items():
+            row_counts[entity] = row_counts.get(entity, 0) + n
+        return text if spans else v
+    if isinstance(v, dict):
+        return {k: _rebuild(v[k], scrubbed, row_counts, counts) for k in sorted(v)}
+    if isinstance(v, list):
+        return [_rebuild(x, scrubbed, row_counts, counts) for x in v]
+    return v
 
 
 def _salt(p: PiiPolicy) -> bytes | None:
