@@ -451,3 +451,67 @@ def test_spec_validation_does_not_need_the_secret(monkeypatch):
     monkeypatch.delenv(SALT_ENV, raising=False)
     policy = PiiPolicy(operators={"PERSON": {"type": "hash"}}, salt_env=SALT_ENV)
     assert policy.operator("PERSON").type == "hash" and policy.salt_env == SALT_ENV
+
+
+# ------------------------------------------------------------------------------- real-text shapes
+
+PERSON_T = {"PERSON": 0.35, "EMAIL_ADDRESS": 0.35, "PHONE_NUMBER": 0.35, "LOCATION": 0.6}
+
+
+def found(eng, text: str) -> list[tuple[str, str]]:
+    return [(s.entity, text[s.start : s.end]) for s in resolve(eng.analyze([text])[0], PERSON_T)]
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        (" -- Jane Doe <jane@debian.org>  Mon, 01 Jan 2024 10:00:00 +0000", "Jane Doe"),
+        ("  * Fix the build. Thanks to Bob Smith <bob@example.org>.", "Bob Smith"),
+        ("  [ Maria Gonzalez ]\n  * New upstream release.", "Maria Gonzalez"),
+        ("Copyright 2009 John Q. Public <jqp@example.com>", "John Q. Public"),
+        ("Copyright (c) 2010-2012, 2015 Mary Ann Evans\nAll rights reserved.", "Mary Ann Evans"),
+        (
+            "Files: *\nCopyright: 2001 Wolfgang Amadeus\n           2004-2006 Hildegard Bingen\n",
+            "Hildegard Bingen",
+        ),
+        ("  * Handle empty files (Alice Walker)", "Alice Walker"),
+        ("Reported-by: Linus Torvalds\n", "Linus Torvalds"),
+        ("Co-authored-by: ana lopez <ana.lopez@example.org>", "ana lopez"),
+        ("Signed-off-by: JOHN SMITH <js@kernel.org>", "JOHN SMITH"),
+        ("From: JOHN\nSubject: build fails", "JOHN"),
+        ("Author: Guido van Rossum\nAuthor-email: guido@python.org", "Guido van Rossum"),
+        ("maintained by jdoe@example.net (Jean-Luc O'Brien) since 2004", "Jean-Luc O'Brien"),
+    ],
+)
+def test_names_marked_by_structure_are_found(eng, text, name):
+    assert ("PERSON", name) in found(eng, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Released on Mon, 01 Jan 2024; next release in Sun 14 Feb or in May 2025.",
+        "See the (Apache License) and (GNU General Public License) for details.",
+        "Thanks to the Python Packaging Authority <pypa-dev@python.org> for the tooling.",
+        "Maintainer: Debian Python Team <team+python@tracker.debian.org>",
+        "Copyright (C) 2007 Free Software Foundation, Inc. <https://fsf.org/>",
+        "Please contact us at <help@example.com> or open an issue (Closes: #1234).",
+    ],
+)
+def test_no_person_in_dates_licences_and_organisations(eng, text):
+    assert [v for e, v in found(eng, text) if e == "PERSON"] == []
+
+
+def test_email_shaped_identifiers_are_addresses_but_version_pins_are_not(eng):
+    text = "In-Reply-To: <2011gv2324@host.oz>\nssh admin@localhost\npip install pkg@1.2.3 or @types/node"
+    assert [v for e, v in found(eng, text) if e == "EMAIL_ADDRESS"] == [
+        "2011gv2324@host.oz",
+        "admin@localhost",
+    ]
+
+
+def test_full_width_and_zero_width_forms_are_found_and_replaced_in_the_original():
+    text = "Mail ｊｏｈｎ@ｅｘａｍｐｌｅ.ｃｏｍ or jo\u200bhn@exa\u200bmple.com, call ２１２-５５５-０１８７ today."
+    out = build_pipe("pii", {"policy": "p"})(batch_of([text])).column("text")[0].as_py()
+    assert out == "Mail <EMAIL_ADDRESS> or <EMAIL_ADDRESS>, call <PHONE_NUMBER> today."
+    assert structured_hits(pa.array([text])) == {"EMAIL_ADDRESS": 2, "PHONE_NUMBER": 1}

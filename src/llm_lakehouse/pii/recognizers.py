@@ -100,6 +100,30 @@ class NanpPhoneRecognizer(PatternRecognizer):
         )
 
 
+class EmailShapeRecognizer(PatternRecognizer):
+    """Addresses Presidio's email recognizer rejects for their host: ``user@localhost``, ``id@host.oz``,
+    message ids (``<2011...gv2324@host.oz>`` in ``In-Reply-To:``), addresses on private or made-up
+    domains. Presidio validates the top-level domain; a real address on an internal host is still an
+    address. Not preceded by ``/`` (``module/path@v1.2``) and the host starts with a letter (``pkg@1.2.3``
+    is a version pin). Score 0.5: above the policies' thresholds, below a validated address."""
+
+    PATTERNS = [
+        Pattern(
+            "email-shaped identifier",
+            r"(?<![\w.+\-/%=:@])[A-Za-z0-9][\w.+\-]*@[A-Za-z][\w\-]*(?:\.[A-Za-z0-9][\w\-]*)*",
+            0.5,
+        )
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(
+            supported_entity="EMAIL_ADDRESS",
+            patterns=self.PATTERNS,
+            name="EmailShapeRecognizer",
+            global_regex_flags=_FLAGS,
+        )
+
+
 class AwsAccessKeyRecognizer(PatternRecognizer):
     PATTERNS = [Pattern("AWS access key id", r"\b(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}\b", 0.85)]
 
@@ -209,6 +233,7 @@ _DIGITS_12 = r"\d(?:[ -]?\d){11}"
 _PHONE = r"\d(?:[^\w\n]{0,3}\d){5}"
 TRIGGERS: dict[str, Trigger] = {
     "EmailRecognizer": Trigger("@", 0),
+    "EmailShapeRecognizer": Trigger("@", 0),
     "UrlRecognizer": Trigger(r"[A-Za-z0-9.\-]\.[A-Za-z]{2}", 0),
     "IpRecognizer": Trigger(r"\d\.\d{1,3}\.\d|::|[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}:", 0),
     "CreditCardRecognizer": Trigger(_DIGITS_12, 24),
@@ -230,6 +255,7 @@ def structured_recognizers(entities: list[str]) -> list[PatternRecognizer]:
     """Presidio's own recognizers plus ours, for the structured entities among ``entities``."""
     every = [
         EmailRecognizer(),
+        EmailShapeRecognizer(),
         UrlRecognizer(),
         IpRecognizer(),
         CreditCardRecognizer(),
@@ -250,6 +276,7 @@ def structured_recognizers(entities: list[str]) -> list[PatternRecognizer]:
 def custom_recognizers() -> list[PatternRecognizer]:
     """Ours only: what a plain Presidio ``AnalyzerEngine`` needs added to match this engine's coverage."""
     return [
+        EmailShapeRecognizer(),
         ExtraCardRecognizer(),
         NanpPhoneRecognizer(),
         AwsAccessKeyRecognizer(),
