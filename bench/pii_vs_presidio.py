@@ -1,6 +1,6 @@
 """The ``pii`` pipe against Presidio used the default way, side by side in one run on the same text and cores.
 
-Usage: .venvs/jobs/bin/python bench/pii_vs_presidio.py [--docs 1600] [--workers 2]
+Usage: .venvs/jobs/bin/python bench/pii_vs_presidio.py [--corpus synthetic|realtext] [--docs 1600] [--workers 2]
 
 Both run in ``--workers`` processes (one per core, as Spark's Python workers would), each building its
 engine once before the clock starts, on the same generated corpus (``llm_lakehouse.pii.eval.make_corpus``:
@@ -11,6 +11,11 @@ engine once before the clock starts, on the same generated corpus (``llm_lakehou
   ``score_threshold`` 0.35) then ``AnonymizerEngine.anonymize`` (default replace operator).
 
 Then the recall/precision of both on the labeled set (300 documents). Prints Markdown for BENCHMARKS.md.
+
+``--corpus realtext``: the real-text labeled set instead (``llm_lakehouse.pii.realtext``: package metadata,
+Debian changelogs and copyright files, ``--docs`` of them) with the shipped spec's strictest policy's
+entities (``support_chat``: PERSON and LOCATION included, so NER runs on both sides); the quality table is
+then PERSON and EMAIL_ADDRESS on that same set.
 """
 
 from __future__ import annotations
@@ -29,11 +34,11 @@ BATCH = 200
 _STATE: dict = {}
 
 
-def _init(kind: str, entities: list[str]) -> None:
+def _init(kind: str, entities: list[str], params: dict | None = None) -> None:
     if kind == "pipe":
         from llm_lakehouse.pipes import build_pipe
 
-        _STATE["run"] = build_pipe("pii", {"entities": entities})
+        _STATE["run"] = build_pipe("pii", params or {"entities": entities})
     else:
         from presidio_anonymizer import AnonymizerEngine
 
@@ -71,10 +76,12 @@ def _ner_share(entities: list[str], texts: list[str]) -> float:
     return (eng.stats["ner_chars"] - before["ner_chars"]) / (eng.stats["chars"] - before["chars"])
 
 
-def throughput(kind: str, entities: list[str], texts: list[str], workers: int) -> float:
+def throughput(
+    kind: str, entities: list[str], texts: list[str], workers: int, params: dict | None = None
+) -> float:
     """Seconds of wall time for ``workers`` warm processes to get through ``texts``."""
     batches = [texts[i : i + BATCH] for i in range(0, len(texts), BATCH)]
-    with get_context("spawn").Pool(workers, initializer=_init, initargs=(kind, entities)) as pool:
+    with get_context("spawn").Pool(workers, initializer=_init, initargs=(kind, entities, params)) as pool:
         pool.map(time.sleep, [0.5] * workers)  # every worker has run its initializer
         t0 = time.perf_counter()
         done = sum(pool.map(_work, batches, chunksize=1))
@@ -83,13 +90,15 @@ def throughput(kind: str, entities: list[str], texts: list[str], workers: int) -
     return dt
 
 
-def quality(entities: list[str]) -> tuple[dict, dict, list[str]]:
+def quality(
+    entities: list[str], docs: list | None = None, thresholds: dict | None = None
+) -> tuple[dict, dict, list[str]]:
     from llm_lakehouse.pii.engine import get_engine, plain_presidio, resolve
     from llm_lakehouse.pii.eval import make_eval_set, score
 
-    docs = make_eval_set(300)
+    docs = docs or make_eval_set(300)
     texts = [d.text for d in docs]
-    th = dict.fromkeys(entities, 0.35)
+    th = thresholds or dict.fromkeys(entities, 0.35)
     ours = [resolve(s, th) for s in get_engine(tuple(entities)).analyze(texts)]
     analyzer = plain_presidio()
     supported = [e for e in entities if e in analyzer.get_supported_entities("en")]
@@ -102,30 +111,53 @@ def main() -> None:
     from llm_lakehouse.pii.policy import DEFAULT_ENTITIES
 
     ap = argparse.ArgumentParser()
-    ap.add_argument("--docs", type=int, default=1600)
+    ap.add_argument("--corpus", choices=("synthetic", "realtext"), default="synthetic")
+    ap.add_argument("--docs", type=int, default=None, help="default: 1600 synthetic, 400 real-text")
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
-    entities = list(DEFAULT_ENTITIES)
-    texts = make_corpus(args.docs)
+    params, docs, shown = None, None, None
+    if args.corpus == "realtext":
+        from llm_lakehouse.pii.realtext import make_realtext_set
+        from llm_lakehouse.settings import REPO_ROOT
+        from llm_lakehouse.spec import load_spec
+
+        steps = load_spec(REPO_ROOT / "pipelines" / "corpus_nightly.yaml").pii_steps()
+        policy = next(p for _, p in steps if p.default)
+        entities = list(policy.entities)
+        params = {
+            "entities": entities,
+            "thresholds": policy.thresholds,
+            "score_threshold": policy.score_threshold,
+        }
+        docs = make_realtext_set(args.docs or 400)
+        texts = [d.text for d in docs]
+        shown = ["PERSON", "EMAIL_ADDRESS"]
+        print(f"policy: {policy.policy} ({', '.join(entities)})")
+    else:
+        entities = list(DEFAULT_ENTITIES)
+        texts = make_corpus(args.docs or 1600)
     mb = sum(len(t.encode()) for t in texts) / 1e6
-    t_pipe = throughput("pipe", entities, texts, args.workers)
+    t_pipe = throughput("pipe", entities, texts, args.workers, params)
     t_pres = throughput("presidio", entities, texts, args.workers)
     share = _ner_share(entities, texts)
-    ours, theirs, supported = quality(entities)
+    thresholds = {e: (params or {}).get("thresholds", {}).get(e, 0.35) for e in entities}
+    ours, theirs, supported = quality(entities, docs, thresholds)
 
     print(f"machine: {platform.node()} {os.cpu_count()} cores, Python {platform.python_version()}, ")
     print(
         f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, docs: {len(texts)} ({mb:.2f} MB), workers: {args.workers}"
     )
     print()
-    print("| engine | wall s | docs/s | MB/s |")
-    print("|---|---|---|---|")
+    w = args.workers
+    print("| engine | wall s | docs/s | MB/s | docs/s per core | MB/s per core |")
+    print("|---|---|---|---|---|---|")
     for name, t in (("pii pipe", t_pipe), ("Presidio default (analyze + anonymize per doc)", t_pres)):
-        print(f"| {name} | {t:.1f} | {len(texts) / t:.1f} | {mb / t:.3f} |")
+        n = len(texts)
+        print(f"| {name} | {t:.1f} | {n / t:.1f} | {mb / t:.3f} | {n / t / w:.1f} | {mb / t / w:.4f} |")
     print(f"\nspeedup: {t_pres / t_pipe:.1f}x; share of characters NER read in the pipe: {share:.1%}\n")
     print("| entity | pipe precision | pipe recall | Presidio precision | Presidio recall |")
     print("|---|---|---|---|---|")
-    for e in entities:
+    for e in shown or entities:
         o, p = ours[e], theirs[e]
         ps = f"{p.precision:.3f} | {p.recall:.3f}" if e in supported else "n/a | n/a (no recognizer)"
         print(f"| {e} | {o.precision:.3f} | {o.recall:.3f} | {ps} |")

@@ -251,14 +251,27 @@ PII_AUDIT = Table(
     "pii_audit",
     (
         ("source", "STRING", "landing feed name"),
-        ("entity", "STRING", "PII entity type, e.g. EMAIL_ADDRESS, PERSON"),
-        ("count", "BIGINT", "spans of this entity replaced in this source's silver documents of the day"),
-        ("docs_with_entity", "BIGINT", "documents with at least one span of this entity"),
+        ("entity", "STRING", "PII entity type, e.g. EMAIL_ADDRESS, PERSON; '*' on canary rows"),
+        (
+            "count",
+            "BIGINT",
+            "scrubbed rows: spans of this entity replaced in this source's silver documents of the day; "
+            "canary rows: values planted",
+        ),
+        (
+            "docs_with_entity",
+            "BIGINT",
+            "scrubbed rows: documents with at least one span of this entity; canary rows: canary records",
+        ),
         ("dt", "DATE", "logical date"),
         ("run_id", "STRING", "silver run that scrubbed the documents"),
         ("processed_at", "TIMESTAMP", "when the silver job ran"),
+        ("policy", "STRING", "PII policy that scanned the documents (or the canaries)"),
+        ("kind", "STRING", "scrubbed: counted from silver's pii_counts; canary: the run's live recall check"),
+        ("survived", "BIGINT", "canary rows: planted values still present after the pipes (must be 0)"),
     ),
-    comment="PII replaced per source and entity type, from silver's pii_counts: counts only, never values",
+    comment="PII replaced per source, policy and entity type, from silver's pii_counts, and the outcome of "
+    "the run's PII canaries: counts only, never values",
 )
 
 QUALITY_RESULTS = Table(
@@ -350,6 +363,9 @@ LINEAGE: dict[str, Lineage] = {
             "entity": ("silver.documents.pii_counts",),
             "count": ("silver.documents.pii_counts",),
             "docs_with_entity": ("silver.documents.pii_counts",),
+            "policy": ("silver.documents.pii_policy",),
+            "kind": (),
+            "survived": (),
         },
     ),
     "gold.training_documents": Lineage(

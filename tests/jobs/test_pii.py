@@ -515,3 +515,43 @@ def test_full_width_and_zero_width_forms_are_found_and_replaced_in_the_original(
     out = build_pipe("pii", {"policy": "p"})(batch_of([text])).column("text")[0].as_py()
     assert out == "Mail <EMAIL_ADDRESS> or <EMAIL_ADDRESS>, call <PHONE_NUMBER> today."
     assert structured_hits(pa.array([text])) == {"EMAIL_ADDRESS": 2, "PHONE_NUMBER": 1}
+
+
+# ---------------------------------------------------------------------------------------- canaries
+
+
+def _chain_outcome(steps):
+    from llm_lakehouse.pipes import build_chain
+
+    got: dict[str, list[int]] = {}
+
+    def on_canaries(key, values):
+        got[key] = [a + b for a, b in zip(got.get(key, [0, 0, 0]), values, strict=True)]
+
+    chain = build_chain(steps, on_canaries=on_canaries)
+    batch = batch_of(["Customer called about the invoice; the refund goes out tomorrow."] * 3)
+    batch = batch.append_column("metadata", pa.array(['{"channel": "chat"}'] * 3, pa.string()))
+    outs = [chain(batch) for _ in range(2)]  # two batches: canaries in each
+    return outs, got
+
+
+def test_canaries_ride_every_batch_and_leave_nothing_behind():
+    strict = {"policy": "strict", "sources": ["support"], "default": True, "keep_fields": ["channel"]}
+    public = {"policy": "public", "sources": ["web"], "entities": ["EMAIL_ADDRESS", "PHONE_NUMBER"]}
+    outs, got = _chain_outcome([("pii", public), ("pii", strict), ("content_hash", {})])
+    for out in outs:
+        assert out.column("doc_id").to_pylist() == ["t/0", "t/1", "t/2"]  # canaries taken out again
+    # [records, values planted, values survived] per policy and source, over both batches
+    assert set(got) == {"public|web", "strict|support"}
+    assert all(v[0] >= 2 and v[1] > v[0] and v[2] == 0 for v in got.values()), got
+
+
+def test_canaries_catch_a_policy_that_misses_names():
+    weak = {
+        "policy": "weak",
+        "default": True,
+        "entities": ["PERSON", "EMAIL_ADDRESS"],
+        "score_threshold": 0.9,
+    }
+    _, got = _chain_outcome([("pii", weak), ("content_hash", {})])
+    assert got["weak|__canary__"][2] > 0  # names score 0.85 < 0.9: they survive, and the canaries say so

@@ -178,6 +178,9 @@ def test_planted_bad_rows_fail_each_named_expectation_and_leak_no_value(history,
         "silver.documents unique:doc_id [blocking] FAILED: 2 of 5 rows unexpected",
         "silver.documents in_set:lang [blocking] FAILED: 1 of 5 rows unexpected",
         "silver.documents no_structured_pii:text [blocking] FAILED: 1 of 5 rows unexpected",
+        # A job that wrote silver without the pii pipe: no row has a policy, no canary was checked.
+        "silver.documents not_null:pii_policy [blocking] FAILED: 5 of 5 rows unexpected",
+        "silver.documents pii_canaries [blocking] FAILED: observed 0",
     ):
         assert line in message, message
     assert "unique:content_hash" not in message and "not_null:doc_id" not in message
@@ -185,7 +188,8 @@ def test_planted_bad_rows_fail_each_named_expectation_and_leak_no_value(history,
     assert day_rows(spark, settings, silver.ident, day, "wap_silver_gate_planted_1") == 5
     # No offending value anywhere the gate writes: results table, report, GX results and Data Docs.
     rows = results(spark, settings, "gate__planted")
-    assert len(rows) == 8 and LEAKED not in json.dumps([r.asDict() for r in rows], default=str)
+    assert len(rows) == len(spec.quality.rules("silver.documents"))
+    assert LEAKED not in json.dumps([r.asDict() for r in rows], default=str)
     assert LEAKED not in message
     for f in quality_dir(settings).rglob("*"):
         if f.is_file():
@@ -231,10 +235,17 @@ def test_a_real_silver_run_with_weak_or_missing_pii_policies_is_stopped_by_the_g
     history, spark, spec, settings
 ):
     day = DAYS[2]
-    # Support rows get a policy that looks for private keys only (scanned, pii_policy set, yet emails pass);
-    # web and docs rows get none (model_copy skips the load-time check that refuses such a spec). The
-    # gate's own scan and its not_null:pii_policy rule must both stop the day.
-    weak = PipeStep(pipe="pii", policy="keys_only", sources=["support"], entities=["PRIVATE_KEY"])
+    # Support rows get a weak policy (scanned, pii_policy set, emails replaced, yet phones pass and names
+    # score under its threshold); web and docs rows get none (model_copy skips the load-time check that
+    # refuses such a spec). The gate's own scan, its not_null:pii_policy rule and the canaries (names
+    # survived) must all stop the day.
+    weak = PipeStep(
+        pipe="pii",
+        policy="weak",
+        sources=["support"],
+        entities=["PERSON", "EMAIL_ADDRESS"],
+        score_threshold=0.9,
+    )
     pipes = [p for p in spec.silver.pipes if p.pipe != "pii"]
     pipes.insert([p.pipe for p in pipes].index("content_hash"), weak)
     leaky = spec.model_copy(update={"silver": spec.silver.model_copy(update={"pipes": pipes})})
@@ -251,6 +262,9 @@ def test_a_real_silver_run_with_weak_or_missing_pii_policies_is_stopped_by_the_g
         )
     assert re.search(r"no_structured_pii:text \[blocking\] FAILED: \d+ of \d+ rows", str(failed.value))
     assert re.search(r"not_null:pii_policy \[blocking\] FAILED", str(failed.value))
+    assert re.search(r"pii_canaries \[blocking\] FAILED: observed [1-9]", str(failed.value))
+    canary = [r for r in results(spark, settings, "gate__leaky") if r["expectation"] == "pii_canaries"]
+    assert canary and json.loads(canary[0]["observed"])["survived_by_policy"]["weak"] > 0
     assert main_snapshots(spark, settings, "silver.documents") == before
     assert day_rows(spark, settings, "silver.documents", day) == 0
     assert day_rows(spark, settings, "silver.documents", day, "wap_silver_gate_leaky_1") > 0

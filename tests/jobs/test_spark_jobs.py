@@ -149,7 +149,9 @@ def test_no_structured_pii_leaks_into_silver_or_gold(built, spec, settings):
     cat = open_catalog(settings)
     enc = tiktoken.get_encoding(spec.gold.tokenizer.name)
     for d in DAYS:
-        silver = read_day(cat, "silver.documents", d, ("text", "metadata", "source", "pii_counts"))
+        silver = read_day(
+            cat, "silver.documents", d, ("text", "metadata", "source", "pii_counts", "pii_policy")
+        )
         for column in ("text", "metadata"):
             assert structured_hits(silver.column(column)) == {}, (d, column)
         gold = read_day(cat, "gold.training_documents", d, ("token_ids",)).column("token_ids").to_pylist()
@@ -169,16 +171,42 @@ def test_no_structured_pii_leaks_into_silver_or_gold(built, spec, settings):
 def test_pii_audit_sums_silver_counts(built, settings):
     cat = open_catalog(settings)
     for d in DAYS:
-        audit = {(r["source"], r["entity"]): r for r in read_day(cat, "ops.pii_audit", d).to_pylist()}
-        silver = read_day(cat, "silver.documents", d, ("source", "pii_counts")).to_pylist()
-        expected: dict[tuple[str, str], list[int]] = {}
+        rows = read_day(cat, "ops.pii_audit", d).to_pylist()
+        audit = {(r["source"], r["policy"], r["entity"]): r for r in rows if r["kind"] == "scrubbed"}
+        silver = read_day(cat, "silver.documents", d, ("source", "pii_policy", "pii_counts")).to_pylist()
+        expected: dict[tuple[str, str, str], list[int]] = {}
         for r in silver:
             for entity, n in dict(r["pii_counts"] or {}).items():
                 if n:
-                    e = expected.setdefault((r["source"], entity), [0, 0])
+                    e = expected.setdefault((r["source"], r["pii_policy"], entity), [0, 0])
                     e[0], e[1] = e[0] + n, e[1] + 1
         assert {k: [r["count"], r["docs_with_entity"]] for k, r in audit.items()} == expected
-        assert ("support", "PERSON") in audit and ("support", "EMAIL_ADDRESS") in audit
+        assert ("support", "support_chat", "PERSON") in audit
+        assert ("support", "support_chat", "EMAIL_ADDRESS") in audit
+        # The run's canaries: every policy checked, in every batch, and nothing survived.
+        canaries = {r["policy"]: r for r in rows if r["kind"] == "canary"}
+        assert set(canaries) == {"support_chat", "public_text"}
+        assert all(
+            r["count"] > 0 and r["docs_with_entity"] > 0 and r["survived"] == 0 for r in canaries.values()
+        )
+
+
+def test_canaries_never_reach_a_table(built, settings):
+    from llm_lakehouse.pii.canary import PREFIX
+
+    cat = open_catalog(settings)
+    for d in DAYS:
+        for table in (
+            "silver.documents",
+            "silver.quarantine",
+            "silver.dedup_index",
+            "gold.training_documents",
+        ):
+            ids = read_day(cat, table, d, ("doc_id",)).column("doc_id").to_pylist()
+            assert ids and not any(i.startswith(PREFIX) for i in ids), table
+        audit = read_day(cat, "ops.run_audit", d).to_pylist()
+        steps = {r["step"]: r for r in audit if r["job"] == "silver" and r["reason"] is None}
+        assert steps["pii"]["docs_in"] == steps["quality_filter"]["docs_out"]  # canaries are not counted
 
 
 def test_silver_text_is_normalized(built, settings):

@@ -26,14 +26,15 @@ STEP_FIELDS = ("docs_in", "docs_out", "bytes_in", "bytes_out", "wall_s", "cpu_s"
 
 
 class StepTotals(AccumulatorParam):
-    """Sums ``{step: [docs_in, docs_out, bytes_in, bytes_out, wall_s, cpu_s]}`` across workers."""
+    """Sums ``{step: [docs_in, docs_out, bytes_in, bytes_out, wall_s, cpu_s]}`` (or any ``{key: [numbers]}``
+    of a fixed length per key) across workers."""
 
     def zero(self, value: dict[str, list[float]]) -> dict[str, list[float]]:
         return {}
 
     def addInPlace(self, a: dict[str, list[float]], b: dict[str, list[float]]) -> dict[str, list[float]]:  # noqa: N802
         for step, values in b.items():
-            a[step] = [x + y for x, y in zip(a.get(step, [0.0] * len(STEP_FIELDS)), values, strict=True)]
+            a[step] = [x + y for x, y in zip(a.get(step, [0.0] * len(values)), values, strict=True)]
         return a
 
 

@@ -58,10 +58,10 @@ def marked_columns(spec: PipelineSpec) -> list[tuple[str, str]]:
     return base
 
 
-def _apply(steps_json: str, names: list[str], observe):  # noqa: ANN001, ANN202
+def _apply(steps_json: str, names: list[str], observe, on_canaries):  # noqa: ANN001, ANN202
     def apply(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         # Built per task (each task brings its own accumulator); pipes cache their models per worker.
-        chain = build_chain([(s["pipe"], s["params"]) for s in json.loads(steps_json)], observe)
+        chain = build_chain([(s["pipe"], s["params"]) for s in json.loads(steps_json)], observe, on_canaries)
         for batch in batches:
             yield chain(batch).select(names)
 
@@ -74,12 +74,13 @@ def mark_day(
     settings: Settings,
     day: date,
     observe=None,  # noqa: ANN001
+    on_canaries=None,  # noqa: ANN001
 ) -> DataFrame:
     steps = json.dumps([{"pipe": p.pipe, "params": p.params} for p in spec.silver.pipes])
     columns = marked_columns(spec)
     bronze = read_day(spark, BRONZE, settings, day).select(*IN_COLUMNS)
     schema = ", ".join(f"{n} {t}" for n, t in columns)
-    return bronze.mapInArrow(_apply(steps, [n for n, _ in columns], observe), schema)
+    return bronze.mapInArrow(_apply(steps, [n for n, _ in columns], observe, on_canaries), schema)
 
 
 def _quarantined(rows: DataFrame, stage: str, reason: Column | str, detail: Column) -> DataFrame:
@@ -97,8 +98,9 @@ def refine_day(
     spark: SparkSession, spec: PipelineSpec, settings: Settings, day: date, run_id: str
 ) -> dict[str, Any]:
     clock = Clock()
-    acc = step_accumulator(spark)
-    marked = mark_day(spark, spec, settings, day, recorder(acc)).persist(StorageLevel.MEMORY_AND_DISK)
+    acc, canaries = step_accumulator(spark), step_accumulator(spark)
+    marked = mark_day(spark, spec, settings, day, recorder(acc), recorder(canaries))
+    marked = marked.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         kept = marked.where(F.col("drop_reason").isNull())
         # One text per doc_id and day: the first seen (file, line) wins, later ones are quarantined.
@@ -137,7 +139,9 @@ def refine_day(
         index = dd.index.join(silver.select("doc_id"), "doc_id")
         replace_day(stamp(index, day, run_id), DEDUP_INDEX, settings, day)
         if "pii_counts" in silver.columns:
-            replace_day(stamp(pii_audit(silver), day, run_id), PII_AUDIT, settings, day)
+            # Written after silver's commit: by then the accumulator holds every batch's canary outcome.
+            audit_rows = pii_audit(silver).unionByName(canary_rows(spark, canaries.value))
+            replace_day(stamp(audit_rows, day, run_id), PII_AUDIT, settings, day)
         dedup_wall = dedup_clock.wall()
         checked.unpersist()
     finally:
@@ -174,13 +178,28 @@ def refine_day(
 
 
 def pii_audit(silver: DataFrame) -> DataFrame:
-    """Spans replaced per (source, entity) in the kept documents, from ``pii_counts`` (never the text)."""
+    """Spans replaced per (source, policy, entity) in the kept documents, from ``pii_counts`` (never the
+    text)."""
     return (
-        silver.select("source", F.explode("pii_counts").alias("entity", "n"))
+        silver.select("source", "pii_policy", F.explode("pii_counts").alias("entity", "n"))
         .where(F.col("n") > 0)
-        .groupBy("source", "entity")
+        .groupBy("source", F.col("pii_policy").alias("policy"), "entity")
         .agg(F.sum("n").cast("bigint").alias("count"), F.count("*").alias("docs_with_entity"))
+        .withColumn("kind", F.lit("scrubbed"))
+        .withColumn("survived", F.lit(None).cast("bigint"))
     )
+
+
+def canary_rows(spark: SparkSession, totals: dict[str, list[float]]) -> DataFrame:
+    """One ``kind = 'canary'`` row per (policy, source) from the canary accumulator: records, values planted
+    and values that survived, summed over every batch of the run."""
+    rows = []
+    for key, (records, planted, survived) in sorted(totals.items()):
+        policy, source = key.split("|", 1)
+        rows.append((source, policy, "*", int(planted), int(records), "canary", int(survived)))
+    schema = "source STRING, policy STRING, entity STRING, count BIGINT, docs_with_entity BIGINT, "
+    schema += "kind STRING, survived BIGINT"
+    return spark.createDataFrame(rows, schema)
 
 
 def day_counts(spark: SparkSession, spec: PipelineSpec, settings: Settings, day: date) -> dict[str, Any]:

@@ -56,7 +56,9 @@ CONTEXT_FACTOR, CONTEXT_MIN, CONTEXT_WORDS = 0.35, 0.4, 5  # Presidio's LemmaCon
 _CANDIDATE = re.compile(r"(?<![\w@/\\.:#$%&=+-])\p{Lu}[\p{L}'’\-]*(?![\w])")
 _WORD = re.compile(r"\S+")
 _POSSESSIVE = re.compile(r"['’]s$")
-_LOWER_WORD = re.compile(r"(?<![\w'’-])[a-z][a-z'’-]*[a-z](?![\w'’-])")
+# A lower-case word of prose: not a piece of an address, a path, a dotted name or an identifier (the local
+# part of "john.smith@x.org" does not make "Smith" a common word).
+_LOWER_WORD = re.compile(r"(?<![\w'’@./:_-])[a-z][a-z'’-]*[a-z](?![\w'’@/_-]|\.\w)")
 _ALPHA = re.compile(r"[A-Za-z]+")
 # Capitalized words that start sentences and lines but are never names, on top of spaCy's stop words.
 _NOT_NAMES = frozenset(
@@ -66,8 +68,6 @@ _NOT_NAMES = frozenset(
     "friday saturday sunday january february september october november december mon tue tues wed thu "
     "thur thurs fri sat sun jan feb mar apr jun jul aug sep sept oct nov dec".split()
 )
-# Stop words that are also first names: their capitalized form stays a candidate.
-_NAME_STOP_WORDS = frozenset({"will", "may", "bill", "mine", "ben", "don", "amen", "sue"})
 _JOIN = "\n\n"  # between a document's NER windows: a paragraph break to the model
 _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?(?:Z|[+-]\d\d:?\d\d)?")
 _COVER_SCORE = 0.5  # structured matches this sure are replaced anyway: no NER inside them
@@ -253,7 +253,7 @@ class Engine:
         self.triggers = {r.name: recognizers.TRIGGERS[r.name] for r in self.recognizers}
         self._trigger_re = {name: re.compile(t.regex) for name, t in self.triggers.items()}
         self.stop_words = frozenset(STOP_WORDS)
-        self.skip_words = (self.stop_words - _NAME_STOP_WORDS) | _NOT_NAMES
+        self.skip_words = (self.stop_words - contexts.NAME_STOP_WORDS) | _NOT_NAMES
         self.ner_entities = [e for e in entities if e in NER]
         self.ner_batch_size = ner_batch_size
         self.ner_context_words = ner_context_words
@@ -432,11 +432,8 @@ class Engine:
         if self.ner_entities:
             # Lower-case words of the whole batch: a capitalized one of these starting a sentence is a
             # common word ("Restart", "Latency"), not a name; mid-sentence capitals always go to NER.
-            lexicon = (
-                frozenset()
-                if reference
-                else frozenset(_LOWER_WORD.findall("\n".join(t for t in pylist if t)))
-            )
+            common = frozenset(_LOWER_WORD.findall("\n".join(t for t in pylist if t)))
+            lexicon = frozenset() if reference else common
             # One NER input per document: its windows joined by a blank line (a sentence break to the
             # model), so spaCy makes one Doc per document, not one per window.
             jobs: list[tuple[int, list[tuple[int, int, int]]]] = []  # doc, [(joined pos, start, end)]
@@ -467,12 +464,16 @@ class Engine:
                     # with a letter (or an initial's dot).
                     while start < end and not pylist[i][start].isalnum():
                         start += 1
-                    while start < end and not (pylist[i][end - 1].isalnum() or pylist[i][end - 1] == "."):
-                        end -= 1
-                    if start < end and not (ent == "PERSON" and contexts.calendar_only(pylist[i][start:end])):
+                    if ent == "PERSON":
+                        # Real text is full of capitalized words that are no names (field names, products,
+                        # legal words): keep what can be a name, cut to its line.
+                        cut = contexts.plausible_person(pylist[i], start, end, self.stop_words, common)
+                        if cut:
+                            out[i].append(Span(ent, *cut, score))
+                    elif start < end:
                         out[i].append(Span(ent, start, end, score))
             if "PERSON" in self.ner_entities:
-                self._context_names(arr, pylist, out, lexicon, reference)
+                self._context_names(arr, pylist, out, common, reference)
         for i, view in enumerate(views):
             if view and out[i]:
                 out[i] = [_to_original(x, view[1]) for x in out[i]]

@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from llm_lakehouse.pii import canary
 from llm_lakehouse.pipes.base import ColumnDef, Pipe, kept, with_drop_columns
 from llm_lakehouse.pipes.content_hash import ContentHash
 from llm_lakehouse.pipes.extract import Extract
@@ -48,23 +49,38 @@ def build_pipe(name: str, params: dict[str, Any]) -> Pipe:
 
 
 def build_chain(
-    steps: Sequence[tuple[str, dict[str, Any]]], observe: Callable[[str, list[float]], None] | None = None
+    steps: Sequence[tuple[str, dict[str, Any]]],
+    observe: Callable[[str, list[float]], None] | None = None,
+    on_canaries: Callable[[str, list[int]], None] | None = None,
 ) -> Callable[[pa.RecordBatch], pa.RecordBatch]:
     """One callable running ``steps`` in order.
 
     ``observe(step, [docs_in, docs_out, bytes_in, bytes_out, wall_s, cpu_s])`` is called after each step of
     each batch when given (the silver job feeds it to ``ops.run_audit``); documents and bytes count the
-    rows still kept.
+    rows still kept. With ``on_canaries``, every batch carries each pii policy's canary records
+    (``pii/canary.py``) from the first pii step on; they are taken out at the end and
+    ``on_canaries("<policy>|<source>", [records, values planted, values survived])`` is called per policy
+    and batch.
+    Canary rows are never counted by ``observe`` and never leave the chain.
     """
     pipes = [
         (label, build_pipe(name, params))
         for label, (name, params) in zip(step_labels([n for n, _ in steps]), steps, strict=True)
     ]
+    names = [n for n, _ in steps]
+    first_pii = names.index(Pii.name) if on_canaries and Pii.name in names else None
+    policies = [p.p for _, p in pipes if isinstance(p, Pii)] if first_pii is not None else []
+    seed = iter(range(1 << 62))
 
     def chain(batch: pa.RecordBatch) -> pa.RecordBatch:
         batch = with_drop_columns(batch)
+        planted: list[canary.Canary] = []
         before = _kept_size(batch) if observe else (0, 0)
-        for name, pipe in pipes:
+        for i, (name, pipe) in enumerate(pipes):
+            if i == first_pii:
+                n = next(seed)
+                planted = [c for p in policies for c in canary.canaries_for(p, n)]
+                batch = canary.append(batch, planted)
             if observe is None:
                 batch = pipe(batch)
                 continue
@@ -74,6 +90,10 @@ def build_chain(
             after = _kept_size(batch)
             observe(name, [before[0], after[0], before[1], after[1], wall, cpu])
             before = after
+        if first_pii is not None and on_canaries is not None:
+            batch, outcome = canary.check(batch, planted)
+            for key, values in outcome.items():
+                on_canaries(key, values)
         return batch
 
     return chain
@@ -90,7 +110,7 @@ def step_labels(names: Sequence[str]) -> list[str]:
 
 
 def _kept_size(batch: pa.RecordBatch) -> tuple[int, int]:
-    keep = kept(batch)
+    keep = pc.and_(kept(batch), pc.invert(canary.is_canary(batch)))
     n = pc.sum(pc.cast(keep, pa.int64())).as_py() or 0
     nbytes = pc.sum(pc.binary_length(pc.filter(batch.column("text"), keep))).as_py() or 0
     return n, nbytes

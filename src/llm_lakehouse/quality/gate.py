@@ -216,12 +216,18 @@ def check_table(
 ) -> list[Outcome]:
     """Validates the day of ``table`` (or ``df``, that day's rows) against the spec's rules for it."""
     rules = spec.quality.rules(table)
-    if not rules:
-        return []
-    import great_expectations as gx
-
     if df is None:
         df = spark.table(f"{settings.catalog_name}.{table}").where(day_filter(day))
+    own = [
+        pii_canaries(spark, spec, settings, table, day, run_id, rule, df)
+        for rule in rules
+        if isinstance(rule, r.PiiCanaries)
+    ]
+    rules = [x for x in rules if not isinstance(x, r.PiiCanaries)]
+    if not rules:
+        return own
+    import great_expectations as gx
+
     df = _with_pii_counts(df, [x for x in rules if isinstance(x, r.NoStructuredPii)]).persist()
     try:
         ctx = _context(settings)
@@ -271,8 +277,49 @@ def check_table(
                     kwargs=kwargs,
                 )
             )
-    order = {x.label: i for i, x in enumerate(rules)}
-    return sorted(outcomes, key=lambda o: order[o.name])
+    order = {x.label: i for i, x in enumerate(spec.quality.rules(table))}
+    return sorted(outcomes + own, key=lambda o: order[o.name])
+
+
+def pii_canaries(
+    spark: SparkSession,
+    spec: PipelineSpec,
+    settings: Settings,
+    table: str,
+    day: date,
+    run_id: str,
+    rule: r.PiiCanaries,
+    df: DataFrame,
+) -> Outcome:
+    """The ``pii_canaries`` rule, from this run's ``kind = 'canary'`` rows of ``ops.pii_audit``."""
+    rows = (
+        spark.table(f"{settings.catalog_name}.ops.pii_audit")
+        .where(day_filter(day) & (F.col("run_id") == run_id) & (F.col("kind") == "canary"))
+        .groupBy("policy")
+        .agg(
+            F.sum("docs_with_entity").alias("records"),
+            F.sum("count").alias("planted"),
+            F.sum("survived").alias("survived"),
+        )
+        .collect()
+    )
+    checked = {x["policy"]: x for x in rows if x["planted"]}
+    policies = [p.policy for _, p in spec.pii_steps()]
+    missing = [p for p in policies if p not in checked]
+    survived = sum(int(x["survived"] or 0) for x in rows)
+    observed: dict[str, Any] = {
+        "observed_value": survived,
+        "canary_records": sum(int(x["records"] or 0) for x in rows),
+        "values_planted": sum(int(x["planted"] or 0) for x in rows),
+        "survived_by_policy": {x["policy"]: int(x["survived"] or 0) for x in rows},
+    }
+    if missing:
+        observed["policies_not_checked"] = missing
+    has_rows = bool(df.limit(1).count())
+    if not has_rows and missing:
+        observed["note"] = "no rows this day: policies without canaries not enforced"
+    success = survived == 0 and (not missing or not has_rows)
+    return Outcome(table, rule, "lakehouse.pii_canaries", success, observed, {"max_survived": 0})
 
 
 def to_json(value: Any) -> str:

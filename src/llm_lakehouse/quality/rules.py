@@ -106,8 +106,24 @@ class RowShare(_Rule, _Bounded):
     min_rows: int = Field(0, ge=0)
 
 
+class PiiCanaries(_Rule):
+    """The run's PII canaries (``pii/canary.py``): synthetic records scrubbed by every policy in every batch.
+    Fails when any planted value survived, or when a policy was never checked on a day with rows (fail
+    closed: an unchecked policy is not trusted). Read from ``ops.pii_audit``; not a GX expectation."""
+
+    expect: Literal["pii_canaries"]
+
+
 Rule = Annotated[
-    NotNull | Unique | InSet | Between | NoStructuredPii | RowCount | RowCountVsTrailing | RowShare,
+    NotNull
+    | Unique
+    | InSet
+    | Between
+    | NoStructuredPii
+    | RowCount
+    | RowCountVsTrailing
+    | RowShare
+    | PiiCanaries,
     Field(discriminator="expect"),
 ]
 
