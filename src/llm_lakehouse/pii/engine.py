@@ -69,7 +69,19 @@ _NOT_NAMES = frozenset(
     "thur thurs fri sat sun jan feb mar apr jun jul aug sep sept oct nov dec".split()
 )
 _JOIN = "\n\n"  # between a document's NER windows: a paragraph break to the model
-_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?(?:Z|[+-]\d\d:?\d\d)?")
+# Digit runs that are never phone numbers: ISO dates and timestamps, mail and changelog dates ("Mon, 01 Jan
+# 2024 10:00:00 +0000"), clock times, copyright years ("2009-2012, 2015"), bug and CVE numbers ("Closes:
+# #898101", "CVE-2021-36222") and version numbers ("2.4.0", ">=1.7.12.24": 2 to 4 parts, the first of one or
+# two digits; "212.555.0187" and "01.23.45.67.89" stay phones).
+_NOT_PHONE = re.compile(
+    r"\d{4}-\d\d-\d\d(?:[T ]\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?(?:Z|[+-]\d\d:?\d\d)?)?"
+    r"|(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun),?[ \t]+)?\d{1,2}[ \t]+(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+    r"[a-z]*[ \t]+\d{4}(?:[ \t]+\d\d:\d\d(?::\d\d)?(?:[ \t]*[+-]\d{4})?)?"
+    r"|\b\d\d?:\d\d:\d\d\b"
+    r"|\b(?:19|20)\d\d(?:[ \t]*[-–,/][ \t]*(?:(?:19|20)\d\d|\d\d))+\b"
+    r"|#\d{3,8}\b|\bCVE-\d{4}-\d{4,}"
+    r"|(?<![\d.])\d{1,2}(?:\.\d+){1,3}(?![\d]|\.\d)"
+)
 _COVER_SCORE = 0.5  # structured matches this sure are replaced anyway: no NER inside them
 # Digits inside these are never a phone number (phonenumbers reads IPs, SSNs, card groups, IBAN digits,
 # key material as phones).
@@ -255,6 +267,7 @@ class Engine:
         self.stop_words = frozenset(STOP_WORDS)
         self.skip_words = (self.stop_words - contexts.NAME_STOP_WORDS) | _NOT_NAMES
         self.ner_entities = [e for e in entities if e in NER]
+        self.known_names = contexts.known_names() if self.ner_entities else frozenset()
         self.ner_batch_size = ner_batch_size
         self.ner_context_words = ner_context_words
         self.ner_backend = "none"
@@ -315,6 +328,11 @@ class Engine:
                 if SPACY_LABELS.get(e.label_) in wanted
             ]
 
+    def _name_shaped(self, raw: str, word: str) -> bool:
+        if word in contexts.ORG_WORDS or raw.isupper() or contexts.CAMEL.match(raw):
+            return False
+        return "-" not in word or any(p in self.known_names for p in word.split("-"))
+
     def ner_windows(
         self, text: str, lexicon: frozenset[str] = frozenset(), covered: Sequence[tuple[int, int]] = ()
     ) -> list[tuple[int, int]]:
@@ -336,7 +354,14 @@ class Engine:
                 continue
             if cover and cover.contains(m.start(), m.start() + 1):  # inside an email, key block ...
                 continue
-            if word in lexicon and _starts_sentence(text, m.start()):
+            # A word the batch uses in lower case is a common word: not a candidate at the start of a
+            # sentence, nor anywhere else unless it is also a known name ("Python", "License" are not;
+            # "Will", "Mark" are).
+            if word in lexicon and (_starts_sentence(text, m.start()) or word not in self.known_names):
+                continue
+            # Words that are not known names must at least look like one: no shouted legal word
+            # ("PROFITS"), identifier ("OpenTelemetry"), field name ("Upstream-Name") or organisation word.
+            if lexicon and word not in self.known_names and not self._name_shaped(m.group(), word):
                 continue
             cands.append(m.start())
         if not cands:
@@ -374,14 +399,16 @@ class Engine:
                 hits = self._trigger_re[rec.name].finditer(text)
                 if "PHONE_NUMBER" in rec.supported_entities:
                     # phonenumbers is the costliest recognizer: skip digit runs already inside a host or
-                    # an ISO timestamp (log lines are full of them; a phone inside one is never a phone)
-                    skip = [(h.start, h.end) for h in hosts]
-                    skip += (
-                        [m.span() for m in _TIMESTAMP.finditer(text)] if "T" in text or ":" in text else []
-                    )
+                    # a date, time, version or issue number (logs, changelogs and package metadata are
+                    # full of them; a phone inside one is never a phone)
+                    skip = [(h.start, h.end) for h in hosts] + [m.span() for m in _NOT_PHONE.finditer(text)]
                     if skip:
-                        inside = _Intervals(skip)
-                        hits = [m for m in hits if not inside.contains(m.start(), m.end())]
+                        # The trigger runs again over the text with those digits blanked, so a hit cannot
+                        # start in one and reach a few digits beyond it ("krb5 (1.20.1-2").
+                        chars = list(text)
+                        for a, b in skip:
+                            chars[a:b] = ["_"] * (b - a)
+                        hits = self._trigger_re[rec.name].finditer("".join(chars))
                 windows = _merge(
                     [_widen(text, max(0, m.start() - trig.margin), m.end() + trig.margin) for m in hits]
                 )
@@ -434,6 +461,9 @@ class Engine:
             # common word ("Restart", "Latency"), not a name; mid-sentence capitals always go to NER.
             common = frozenset(_LOWER_WORD.findall("\n".join(t for t in pylist if t)))
             lexicon = frozenset() if reference else common
+            if "PERSON" in self.ner_entities:
+                # Names marked by structure first: NER need not read them again (they count as covered).
+                self._context_names(arr, pylist, out, common, reference)
             # One NER input per document: its windows joined by a blank line (a sentence break to the
             # model), so spaCy makes one Doc per document, not one per window.
             jobs: list[tuple[int, list[tuple[int, int, int]]]] = []  # doc, [(joined pos, start, end)]
@@ -472,8 +502,6 @@ class Engine:
                             out[i].append(Span(ent, *cut, score))
                     elif start < end:
                         out[i].append(Span(ent, start, end, score))
-            if "PERSON" in self.ner_entities:
-                self._context_names(arr, pylist, out, common, reference)
         for i, view in enumerate(views):
             if view and out[i]:
                 out[i] = [_to_original(x, view[1]) for x in out[i]]

@@ -229,7 +229,7 @@ def context_names(
 _NER_CHARS = re.compile(r"[\p{L}][\p{L}'’. \-]*")
 # An identifier, not a name: a capital after a lower-case letter (LookupError, MacOS), unless the name's
 # own prefixes explain it (McQueen, MacDonald, DeVito, LeBlanc, DiCaprio, O'Brien).
-_CAMEL = re.compile(r"^(?!(?:Mc|Mac|De|Le|La|Di|Du|Van|Von|Fitz|St)\p{Lu})\p{L}*\p{Ll}\p{Lu}")
+CAMEL = re.compile(r"^(?!(?:Mc|Mac|De|Le|La|Di|Du|Van|Von|Fitz|St)\p{Lu})\p{L}*\p{Ll}\p{Lu}")
 _SHOUT = re.compile(r"\b\p{Lu}{3,}\b")
 
 
@@ -283,7 +283,7 @@ def plausible_person(
     words = [w.lower().rstrip(".") for w in raw]
     if not words or any(w in ORG_WORDS or w in CALENDAR for w in words):
         return None
-    if any(_CAMEL.match(w) for w in raw) or (len(raw) > 1 and len(raw[-1]) == 1):
+    if any(CAMEL.match(w) for w in raw) or (len(raw) > 1 and len(raw[-1]) == 1):
         return None  # "LookupError", "MacOS X"
     if all(w in common or w in stop or w in PARTICLES for w in words):
         return None
