@@ -9,14 +9,21 @@ them there, each a context that says "a person's name is here":
 - after a header or trailer label: ``From:``, ``Author:``, ``Maintainer:``, ``Signed-off-by:``,
   ``Reported-by:``, ``Co-authored-by:``, ``Reviewed-by:`` and their kin (any case of the name's words);
 - after a credit: ``Thanks to``, ``Patch by``, ``Written by``, ``Reported by``, ``Contributed by`` ...;
-- changelog section headers ``[ Full Name ]`` and copyright holders (``Copyright (c) 2009-2012 Full Name``,
-  and the year-led continuation lines of a Debian copyright file);
+- changelog section headers ``[ Full Name ]`` and trailers `` -- Full Name <a@b>`` (any case), copyright
+  holders (``Copyright (c) 2009-2012 Full Name``, ``© 2004 Full Name``, the year-led continuation lines of
+  a Debian copyright file, and the next holders after ``,``, ``&`` or ``and``), changelog bullets about
+  people (``Add Full Name to Uploaders``);
 - ``(Full Name)``: two or more capitalized words in parentheses that the batch never uses in lower case.
 
 Every candidate is cut to the words that can be a name: not stop words, not words of organisations
-(``Foundation``, ``Team``, ``Project`` ...), not weekdays or months, not words the context itself is made
-of. The words of a weak context (credits, parentheses) must also not be common words of the batch
-(``lexicon``): "(Apache License)" is no name. Pure ``regex``; no model, no Presidio.
+(``Foundation``, ``Team``, ``Inc`` ...), not weekdays or months, not words the context itself is made of,
+not followed by a company suffix. The words of a weak context (credits, parentheses) must also not be
+common words of the batch (``lexicon``): "(Apache License)" is no name; a single word only counts in a sure
+context and when it is a known name (``known_names``: the person-name lists of Faker's locales).
+
+The same module keeps the NER model honest on such text: ``plausible_person`` drops the model's PERSON
+spans that cannot be names (field names, products, identifiers, shouted legal text) and cuts the others to
+one line of name characters. Pure ``regex``; no model, no Presidio.
 """
 
 from __future__ import annotations
@@ -56,8 +63,6 @@ _EMAIL = r"(?:mailto:)?(?P<local>[\w.+\-]+)@[\w\-]+(?:\.[\w\-]+)*"
 # (pattern, strong, any case): strong contexts take any capitalized word that is no common word of its
 # own kind; "any case" ones (the whole bracket or trailer is the name) also take lower-case names.
 _CONTEXTS: list[tuple[re.Pattern[str], bool, bool]] = [
-    # Full Name <a@b>  /  Full Name (a@b)  /  Full Name [a@b]
-    (re.compile(rf"(?P<n>{_NAME})[ \t]*[<(\[][ \t]*{_EMAIL}"), True, False),
     # a@b (Full Name)  /  <a@b> (Full Name)
     (re.compile(rf"{_EMAIL}>?[ \t]*\((?P<n>{_NAME})\)"), True, False),
     # Headers and trailers: From: Full Name, Signed-off-by: Full Name ...
@@ -96,6 +101,10 @@ _CONTEXTS: list[tuple[re.Pattern[str], bool, bool]] = [
     # (Full Name)
     (re.compile(rf"\((?P<n>{_NAME})\)"), False, False),
 ]
+# Full Name <a@b>  /  Full Name (a@b)  /  Full Name [a@b]: found from the address backwards (a pattern that
+# starts with the name would try a name at every word of every text).
+_BRACKETED_EMAIL = re.compile(rf"[<(\[][ \t]*{_EMAIL}")
+_NAME_BEFORE = re.compile(rf"(?P<n>{_NAME})[ \t]*$")
 # After a holder: "and Second Name", ", Third Name", "& Fourth Name" (copyright lines, credits).
 _MORE = re.compile(rf"[ \t]*(?:,|&|and)[ \t]+(?:(?:\(c\)|©)[ \t]*)?(?:{_YEARS})?(?P<n>{_NAME})")
 # A company suffix right after a holder makes it an organisation: "Red Hat, Inc.", "MARA Systems AB".
@@ -207,6 +216,14 @@ def context_names(
 ) -> list[tuple[int, int]]:
     """[start, end) of person names that a context marks in ``text``, merged, in order."""
     found: set[tuple[int, int]] = set()
+    for m in _BRACKETED_EMAIL.finditer(text):
+        line_start = max(text.rfind("\n", 0, m.start()) + 1, m.start() - 200)
+        before = _NAME_BEFORE.search(text, line_start, m.start())
+        if before:
+            words = _name_words(text, *before.span("n"))
+            span = _cut(words, True, False, m.group("local").lower(), stop, lexicon, True)
+            if span and not _COMPANY.match(text, span[1]):
+                found.add(span)
     for pattern, strong, any_case in _CONTEXTS:
         for m in pattern.finditer(text, overlapped=False):
             s, e = m.span("n")
