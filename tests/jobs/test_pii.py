@@ -481,6 +481,11 @@ def found(eng, text: str) -> list[tuple[str, str]]:
         ("From: JOHN\nSubject: build fails", "JOHN"),
         ("Author: Guido van Rossum\nAuthor-email: guido@python.org", "Guido van Rossum"),
         ("maintained by jdoe@example.net (Jean-Luc O'Brien) since 2004", "Jean-Luc O'Brien"),
+        # as silver sees them: the normalize pipe has stripped the continuation lines' indent
+        ("Copyright:\n2001 Wolfgang Amadeus\n2004-2006 Hildegard Bingen\n", "Hildegard Bingen"),
+        ("Copyright (C) 2006,2008 Jan Arne Petersen", "Jan Arne Petersen"),
+        ("Petr Sorfa (Initial Maintainer) <petr@example.org>", "Petr Sorfa"),
+        ("| Czech | cs_CZ | [Adam Schubert](https://github.com/salamek) |", "Adam Schubert"),
     ],
 )
 def test_names_marked_by_structure_are_found(eng, text, name):

@@ -222,3 +222,37 @@ def test_real_text_floors_per_policy(per_policy):
                 f"{name} {entity} recall {s.recall:.3f} < {r_floor} ({s.found}/{s.gold})"
             )
             assert s.precision >= p_floor, f"{name} {entity} precision {s.precision:.3f} < {p_floor}"
+
+
+def test_names_and_addresses_do_not_survive_silver(docs):
+    """What silver stores: the set's documents through the normalize pipe and the default policy's pii step,
+    as the silver job chains them; then every labeled value looked for in the scrubbed text."""
+    import pyarrow as pa
+
+    from llm_lakehouse.pipes import build_chain
+    from llm_lakehouse.settings import REPO_ROOT
+    from llm_lakehouse.spec import load_spec
+
+    spec = load_spec(REPO_ROOT / "pipelines" / "corpus_nightly.yaml")
+    normalize = next(p for p in spec.silver.pipes if p.pipe == "normalize")
+    strict = next(p for p in spec.silver.pipes if p.pipe == "pii" and p.params.get("default"))
+    chain = build_chain([("normalize", normalize.params), ("pii", strict.params)])
+    texts = [d.text for d in docs]
+    batch = pa.RecordBatch.from_pydict(
+        {
+            "doc_id": [f"d/{i}" for i in range(len(texts))],
+            "source": ["an_adhoc_feed"] * len(texts),
+            "text": texts,
+        }
+    )
+    out = chain(batch).column("text").to_pylist()
+    total: Counter[str] = Counter()
+    left: Counter[str] = Counter()
+    for d, text in zip(docs, out, strict=True):
+        for (entity, value), n in Counter((g.entity, d.text[g.start : g.end]) for g in d.spans).items():
+            total[entity] += n
+            left[entity] += min(n, text.count(value))
+    assert total["PERSON"] > 1000 and total["EMAIL_ADDRESS"] > 1000
+    assert left["EMAIL_ADDRESS"] == 0
+    # measured: 1.1 % survive (22.7 % with the engine before names by structure and the NER filter)
+    assert left["PERSON"] <= 0.03 * total["PERSON"], (left, total)

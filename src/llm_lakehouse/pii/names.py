@@ -86,6 +86,20 @@ _CONTEXTS: list[tuple[re.Pattern[str], bool, bool]] = [
         True,
         False,
     ),
+    # ... and the same lines once a normalizer has stripped their indent: less sure, so a weak context
+    (
+        re.compile(rf"(?m)^(?:(?:\(c\)|©)[ \t]*)?{_YEARS}(?P<n>{_NAME})(?=[ \t]*(?:<|\(|$|,|&|and\b))"),
+        False,
+        False,
+    ),
+    # A Markdown link to a person's profile: [Full Name](https://github.com/handle)
+    (
+        re.compile(
+            rf"\[(?P<n>{_NAME})\]\(https?://(?:www\.)?(?:github\.com|gitlab\.com|twitter\.com|x\.com)/"
+        ),
+        False,
+        False,
+    ),
     # Changelog bullets about people: "Add Full Name to Uploaders", "Remove Full Name from Uploaders"
     (
         re.compile(
@@ -104,7 +118,7 @@ _CONTEXTS: list[tuple[re.Pattern[str], bool, bool]] = [
 # Full Name <a@b>  /  Full Name (a@b)  /  Full Name [a@b]: found from the address backwards (a pattern that
 # starts with the name would try a name at every word of every text).
 _BRACKETED_EMAIL = re.compile(rf"[<(\[][ \t]*{_EMAIL}")
-_NAME_BEFORE = re.compile(rf"(?P<n>{_NAME})[ \t]*$")
+_NAME_BEFORE = re.compile(rf"(?P<n>{_NAME})[ \t]*{_ALIAS}$")  # "Petr Sorfa (Initial Maintainer) <a@b>"
 # After a holder: "and Second Name", ", Third Name", "& Fourth Name" (copyright lines, credits).
 _MORE = re.compile(rf"[ \t]*(?:,|&|and)[ \t]+(?:(?:\(c\)|©)[ \t]*)?(?:{_YEARS})?(?P<n>{_NAME})")
 # A company suffix right after a holder makes it an organisation: "Red Hat, Inc.", "MARA Systems AB".
@@ -134,6 +148,8 @@ CALENDAR = frozenset(
     jan january feb february mar march apr april may jun june jul july aug august sep sept september oct
     october nov november dec december""".split()
 )
+# Month names that are also first names ("Jan Engelhardt", "June Carter"): a name with another word.
+_CALENDAR_NAMES = frozenset({"jan", "april", "may", "june", "august"})
 PARTICLES = frozenset("van von der den de del della da di du la le bin ibn al dos das do y st.".split())
 # Stop words that are also first names ("Will Thompson", "Per Olofsson"): capitalized in a sure context, names.
 NAME_STOP_WORDS = frozenset({"will", "may", "bill", "mine", "ben", "don", "amen", "sue", "per", "van"})
@@ -150,7 +166,7 @@ def _acceptable(
     low = word.lower().rstrip(".")
     if low in PARTICLES:
         return True
-    if low in ORG_WORDS or low in CALENDAR or low in _CONTEXT_WORDS:
+    if low in ORG_WORDS or (low in CALENDAR and low not in _CALENDAR_NAMES) or low in _CONTEXT_WORDS:
         return False
     if low in stop and not (strong and word[0].isupper() and low in NAME_STOP_WORDS):
         return False
@@ -193,7 +209,10 @@ def _cut(
     if len(kept) == 1 and len(kept[0][2].rstrip(".")) == 1:
         return None  # a lone initial
     if len(kept) < 2 and (
-        not strong or kept[0][2].lower().rstrip(".") in lexicon or kept[0][2].lower() not in known_names()
+        not strong
+        or kept[0][2].lower().rstrip(".") in lexicon
+        or kept[0][2].lower().rstrip(".") in CALENDAR
+        or kept[0][2].lower() not in known_names()
     ):
         return None  # a single word is too often a product or a company, unless sure and a known name
     if not any(w[2][0].isupper() for w in kept) and not (local or any_case):
@@ -298,8 +317,10 @@ def plausible_person(
         end -= 1
     raw = text[start:end].split()
     words = [w.lower().rstrip(".") for w in raw]
-    if not words or any(w in ORG_WORDS or w in CALENDAR for w in words):
+    if not words or any(w in ORG_WORDS or (w in CALENDAR and w not in _CALENDAR_NAMES) for w in words):
         return None
+    if all(w in CALENDAR or w in PARTICLES for w in words):
+        return None  # "May", "June" alone
     if any(CAMEL.match(w) for w in raw) or (len(raw) > 1 and len(raw[-1]) == 1):
         return None  # "LookupError", "MacOS X"
     if all(w in common or w in stop or w in PARTICLES for w in words):
