@@ -73,12 +73,13 @@ def build(
     if source is not None and not source.is_dir():
         raise typer.BadParameter(f"--source: {source} is not a directory")
     if source is not None:
+        name = adhoc_source(source, source_name).name
         try:  # refuse before any stage runs: a source without a PII policy would reach silver unscrubbed
-            policy = spec.require_pii_policy(adhoc_source(source, source_name).name)
+            policy = spec.require_pii_policy(name)
         except SpecError as exc:
             console.print(f"[red]{escape(str(exc))}[/red]")
             raise typer.Exit(2) from None
-        console.print(f"source {adhoc_source(source, source_name).name!r}: PII policy {policy!r}")
+        console.print(f"source {name!r}: PII policy {policy!r}")
     run_id = f"cli__{day.isoformat()}__{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
     log_dir = settings.home / "logs" / run_id
     log_dir.mkdir(parents=True, exist_ok=True)

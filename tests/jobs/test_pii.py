@@ -547,7 +547,7 @@ def test_canaries_ride_every_batch_and_leave_nothing_behind():
     for out in outs:
         assert out.column("doc_id").to_pylist() == ["t/0", "t/1", "t/2"]  # canaries taken out again
     # [records, values planted, values survived] per policy and source, over both batches
-    assert set(got) == {"public|web", "strict|support"}
+    assert set(got) == {("public", "web"), ("strict", "support")}
     assert all(v[0] >= 2 and v[1] > v[0] and v[2] == 0 for v in got.values()), got
 
 
@@ -559,4 +559,4 @@ def test_canaries_catch_a_policy_that_misses_names():
         "score_threshold": 0.9,
     }
     _, got = _chain_outcome([("pii", weak), ("content_hash", {})])
-    assert got["weak|__canary__"][2] > 0  # names score 0.85 < 0.9: they survive, and the canaries say so
+    assert got[("weak", "__canary__")][2] > 0  # names score 0.85 < 0.9: they survive, and the canaries say so

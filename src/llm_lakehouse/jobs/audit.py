@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import date
 from typing import Any
 
@@ -42,10 +42,11 @@ def step_accumulator(spark: SparkSession) -> Accumulator:
     return spark.sparkContext.accumulator({}, StepTotals())
 
 
-def recorder(acc: Accumulator) -> Callable[[str, list[float]], None]:
-    """The ``observe`` callback a pipe chain calls on a worker after each step of each batch."""
+def recorder(acc: Accumulator) -> Callable[[Hashable, list[float]], None]:
+    """The callback a pipe chain calls on a worker after each step of each batch (``observe``: keyed by
+    step) or with each batch's canary outcome (``on_canaries``: keyed by (policy, source))."""
 
-    def observe(step: str, values: list[float]) -> None:
+    def observe(step: Hashable, values: list[float]) -> None:
         acc.add({step: values})
 
     return observe

@@ -36,9 +36,11 @@ def landing_files(spec: PipelineSpec, settings: Settings, day: date) -> list[tup
     return [(s, f) for s in spec.sources for f in list_files(root, s)]
 
 
-def dir_files(input_dir: Path, source_name: str | None) -> list[tuple[Source, str]]:
-    """``lakehouse build --source DIR``: every ``*.jsonl`` in DIR as one ad-hoc source."""
+def dir_files(spec: PipelineSpec, input_dir: Path, source_name: str | None) -> list[tuple[Source, str]]:
+    """``lakehouse build --source DIR``: every ``*.jsonl`` in DIR as one ad-hoc source. Fails closed before
+    any file is read (and so before anything is written) when the source resolves to no PII policy."""
     source = adhoc_source(input_dir, source_name)
+    spec.require_pii_policy(source.name)
     return [(source, str(p)) for p in sorted(input_dir.resolve().glob("*.jsonl"))]
 
 
@@ -52,10 +54,7 @@ def ingest_day(
     source_name: str | None = None,
 ) -> dict[str, Any]:
     clock = Clock()
-    if input_dir:
-        # Fail closed before anything is written: an ad-hoc source must resolve to a PII policy.
-        spec.require_pii_policy(adhoc_source(input_dir, source_name).name)
-    files = dir_files(input_dir, source_name) if input_dir else landing_files(spec, settings, day)
+    files = dir_files(spec, input_dir, source_name) if input_dir else landing_files(spec, settings, day)
     tasks = spark.createDataFrame(
         [(s.model_dump_json(), uri) for s, uri in files], "source STRING, uri STRING"
     ).repartition(max(1, len(files)))

@@ -190,12 +190,11 @@ def pii_audit(silver: DataFrame) -> DataFrame:
     )
 
 
-def canary_rows(spark: SparkSession, totals: dict[str, list[float]]) -> DataFrame:
+def canary_rows(spark: SparkSession, totals: dict[tuple[str, str], list[float]]) -> DataFrame:
     """One ``kind = 'canary'`` row per (policy, source) from the canary accumulator: records, values planted
     and values that survived, summed over every batch of the run."""
     rows = []
-    for key, (records, planted, survived) in sorted(totals.items()):
-        policy, source = key.split("|", 1)
+    for (policy, source), (records, planted, survived) in sorted(totals.items()):
         rows.append((source, policy, "*", int(planted), int(records), "canary", int(survived)))
     schema = "source STRING, policy STRING, entity STRING, count BIGINT, docs_with_entity BIGINT, "
     schema += "kind STRING, survived BIGINT"

@@ -162,19 +162,21 @@ def is_canary(batch: pa.RecordBatch) -> pa.BooleanArray:
     return pc.fill_null(pc.starts_with(batch.column("doc_id"), PREFIX), False)
 
 
-def check(batch: pa.RecordBatch, canaries: Sequence[Canary]) -> tuple[pa.RecordBatch, dict[str, list[int]]]:
-    """Takes the canary rows out of ``batch``; per ``"<policy>|<source>"`` ``[canary records, values
-    planted, values that survived]``. A canary row that is missing counts all its values as survivors
-    (fail closed)."""
+def check(
+    batch: pa.RecordBatch, canaries: Sequence[Canary]
+) -> tuple[pa.RecordBatch, dict[tuple[str, str], list[int]]]:
+    """Takes the canary rows out of ``batch``; per (policy, source) ``[canary records, values planted,
+    values that survived]``. A canary row that is missing counts all its values as survivors (fail
+    closed)."""
     mask = is_canary(batch)
     rows = batch.filter(mask).to_pylist()
     by_id = {r["doc_id"]: r for r in rows}
-    outcome: dict[str, list[int]] = {}
+    outcome: dict[tuple[str, str], list[int]] = {}
     for i, c in enumerate(canaries):
         row = by_id.get(f"{PREFIX}{c.policy}/{i}")
         left = "" if row is None else f"{row.get('text') or ''}\n{row.get('metadata') or ''}"
         survived = len(c.values) if row is None else sum(v in left for v in c.values)
-        totals = outcome.setdefault(f"{c.policy}|{c.source}", [0, 0, 0])
+        totals = outcome.setdefault((c.policy, c.source), [0, 0, 0])
         totals[0] += 1
         totals[1] += len(c.values)
         totals[2] += survived

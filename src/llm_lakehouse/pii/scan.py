@@ -31,8 +31,6 @@ def _row_entities(
     engine = get_engine(wanted)
     thresholds = dict.fromkeys(wanted, score_threshold)
     arr = texts.combine_chunks() if isinstance(texts, pa.ChunkedArray) else texts
-    if pa.types.is_large_string(arr.type):
-        arr = arr.cast(pa.string())
     for start in range(0, len(arr), batch_rows):
         chunk = pc.replace_substring_regex(arr.slice(start, batch_rows), PLACEHOLDER, "<>")
         for spans in engine.analyze(chunk):

@@ -51,7 +51,7 @@ def build_pipe(name: str, params: dict[str, Any]) -> Pipe:
 def build_chain(
     steps: Sequence[tuple[str, dict[str, Any]]],
     observe: Callable[[str, list[float]], None] | None = None,
-    on_canaries: Callable[[str, list[int]], None] | None = None,
+    on_canaries: Callable[[tuple[str, str], list[int]], None] | None = None,
 ) -> Callable[[pa.RecordBatch], pa.RecordBatch]:
     """One callable running ``steps`` in order.
 
@@ -59,7 +59,7 @@ def build_chain(
     each batch when given (the silver job feeds it to ``ops.run_audit``); documents and bytes count the
     rows still kept. With ``on_canaries``, every batch carries each pii policy's canary records
     (``pii/canary.py``) from the first pii step on; they are taken out at the end and
-    ``on_canaries("<policy>|<source>", [records, values planted, values survived])`` is called per policy
+    ``on_canaries((policy, source), [records, values planted, values survived])`` is called per policy
     and batch.
     Canary rows are never counted by ``observe`` and never leave the chain.
     """

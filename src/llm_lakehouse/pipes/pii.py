@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pyarrow as pa
@@ -116,9 +117,9 @@ class Pii:
 
         values = batch.column("metadata")
         new = values.to_pylist()
-        kept_fields: dict[int, dict[str, Any]] = {}
+        kept_fields: list[tuple[int, dict[str, Any], int]] = []  # (row position, fields kept, first leaf)
         leaves: list[str] = []
-        for i in rows:
+        for j, i in enumerate(rows):
             if new[i] is None:
                 continue
             try:
@@ -126,17 +127,19 @@ class Pii:
             except ValueError:
                 obj = None
             keep = {k: obj[k] for k in self.p.keep_fields if k in obj} if isinstance(obj, dict) else {}
-            kept_fields[i] = keep
+            kept_fields.append((j, keep, len(leaves)))
             _collect(keep, leaves)
         found = [resolve(s, self.thresholds) for s in self.engine.analyze(leaves)] if leaves else []
-        scrubbed = [
-            scrub(t, spans, self.p, self.salt) if spans else t for t, spans in zip(leaves, found, strict=True)
-        ]
-        pos = {i: j for j, i in enumerate(rows)}
-        it = iter(zip(scrubbed, found, strict=True))
-        for i, keep in kept_fields.items():
-            out = _rebuild(keep, it, per_row[pos[i]], counts)
-            new[i] = json.dumps(out, sort_keys=True, ensure_ascii=False)
+        scrubbed = iter(
+            scrub(t, spans, self.p, self.salt) if spans else None
+            for t, spans in zip(leaves, found, strict=True)
+        )
+        ends = [first for _, _, first in kept_fields[1:]] + [len(leaves)]
+        for (j, keep, first), end in zip(kept_fields, ends, strict=True):
+            for spans in found[first:end]:
+                for entity, n in counts(spans).items():
+                    per_row[j][entity] = per_row[j].get(entity, 0) + n
+            new[rows[j]] = json.dumps(_rebuild(keep, scrubbed), sort_keys=True, ensure_ascii=False)
         return set_column(batch, "metadata", pa.array(new, values.type))
 
     def _set_outputs(
@@ -171,18 +174,16 @@ def _collect(v: Any, out: list[str]) -> None:
             _collect(x, out)
 
 
-def _rebuild(v: Any, scrubbed: Any, row_counts: dict[str, int], counts: Any) -> Any:  # noqa: ANN401
-    """``v`` with its leaves taken in ``_collect``'s order from ``scrubbed`` ((text, spans) pairs); a leaf
-    with a detection becomes its scrubbed string, one without keeps its JSON type."""
+def _rebuild(v: Any, scrubbed: Iterator[str | None]) -> Any:  # noqa: ANN401
+    """``v`` with its leaves replaced, in ``_collect``'s order, by ``scrubbed``'s items: a scrubbed string
+    for a leaf with a detection, None for one without (it keeps its value and JSON type)."""
     if _is_leaf(v):
-        text, spans = next(scrubbed)
-        for entity, n in counts(spans).items():
-            row_counts[entity] = row_counts.get(entity, 0) + n
-        return text if spans else v
+        text = next(scrubbed)
+        return v if text is None else text
     if isinstance(v, dict):
-        return {k: _rebuild(v[k], scrubbed, row_counts, counts) for k in sorted(v)}
+        return {k: _rebuild(v[k], scrubbed) for k in sorted(v)}
     if isinstance(v, list):
-        return [_rebuild(x, scrubbed, row_counts, counts) for x in v]
+        return [_rebuild(x, scrubbed) for x in v]
     return v
 
 
