@@ -1,18 +1,26 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh Debian 12 machine, idempotently:
-# Debian packages (Java 17, JDBC drivers, Chromium for the browser test), uv, the Airflow env and the
-# Spark-jobs env (pinned, from requirements/*.txt), and the jars Spark loads (build/jars).
+# Debian packages (Java 17, JDBC drivers, Chromium for the browser test, PostgreSQL's server binaries for the
+# lease tests), uv, the Airflow env and the Spark-jobs env (pinned, from requirements/*.txt), and the jars Spark
+# loads (build/jars).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 
-apt_pkgs=(libxerial-sqlite-jdbc-java libpostgresql-jdbc-java chromium)
+# postgresql-15: tests/jobs/test_leases.py starts a throwaway cluster (initdb, pg_ctl from /usr/lib/postgresql/15)
+# to test the day leases on PostgreSQL as well as SQLite.
+apt_pkgs=(libxerial-sqlite-jdbc-java libpostgresql-jdbc-java chromium postgresql-15)
 command -v java >/dev/null || apt_pkgs+=(openjdk-17-jre-headless)
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then
   echo "==> apt-get install ${missing[*]}"
   SUDO=$([ "$(id -u)" = 0 ] || echo sudo)
+  if [[ " ${missing[*]} " == *" postgresql-15 "* ]]; then
+    # Only the binaries are wanted: no system cluster (and server on port 5432) created at install.
+    $SUDO mkdir -p /etc/postgresql-common/createcluster.d
+    echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.d/llm-lakehouse.conf >/dev/null
+  fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

@@ -15,14 +15,14 @@ from typing import Any
 
 import pendulum
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.sdk import Asset, CronDataIntervalTimetable, Param
+from airflow.sdk import Asset, CronDataIntervalTimetable, CronTriggerTimetable, Param
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from llm_lakehouse.lineage.model import stage_io
 from llm_lakehouse.quality.report import blocked_message
 from llm_lakehouse.settings import Settings
 from llm_lakehouse.spec import PipelineSpec
-from llm_lakehouse.submit import STAGES, application, application_args
+from llm_lakehouse.submit import JOBS, STAGES, application, application_args
 from llm_lakehouse.tables import TABLES
 
 DAY = "{{ data_interval_start | ds }}"
@@ -116,6 +116,63 @@ def spark_task(spec: PipelineSpec, stage: str, settings: Settings | None = None)
         # The tables it reads: the DataHub plugin rewrites a task's inputs from its inlets.
         inlets=[asset(settings, t) for t in stage_io(spec, stage)[0] if t in TABLES],
         doc_md=f"Runs `spark_jobs/{STAGES[stage][0]}` for the run's logical day; writes {', '.join(STAGES[stage][1])}.",
+    )
+
+
+MAINTENANCE_DAG_ID = "lakehouse_maintenance"
+# The day a maintenance run files its ops.run_audit rows under: the day it runs (a trigger timetable has no
+# data interval to speak of, and a manual run may have no logical date at all).
+RUN_DAY = "{{ dag_run.run_after | ds }}"
+
+
+def maintenance_dag_kwargs(spec: PipelineSpec) -> dict[str, Any]:
+    m = spec.maintenance
+    return {
+        "dag_id": MAINTENANCE_DAG_ID,
+        "description": f"Iceberg table maintenance of {spec.name}'s lakehouse tables.",
+        # Fires at the cron time itself: nothing to build for an interval, only tables to tidy.
+        "schedule": CronTriggerTimetable(m.schedule, timezone="UTC"),
+        "start_date": pendulum.datetime(
+            spec.start_date.year, spec.start_date.month, spec.start_date.day, tz="UTC"
+        ),
+        "catchup": False,
+        "max_active_runs": 1,
+        "tags": [*spec.tags, "llm-lakehouse", "maintenance"],
+        "doc_md": f"""### {MAINTENANCE_DAG_ID}
+Iceberg maintenance of every lakehouse table, from `{spec.path}` (`maintenance:`): compact small data files
+(target {m.target_file_size_mb} MB), rewrite manifests, expire snapshots older than
+{m.snapshot_retention_days:g} days (main's last {m.retain_last} stay; dataset tags and write-audit-publish
+branches keep theirs), remove orphan files older than {m.orphan_min_age_hours:g} hours. Files and bytes removed
+per table: `ops.run_audit`, job `maintenance`, the run's day. Same as `lakehouse maintain`.
+""",
+        "default_args": {
+            "owner": spec.owner,
+            "retries": spec.retries,
+            "retry_delay": timedelta(minutes=spec.retry_delay_minutes),
+            "retry_exponential_backoff": True,
+            "max_retry_delay": timedelta(minutes=30),
+        },
+    }
+
+
+def maintenance_task(spec: PipelineSpec, settings: Settings | None = None) -> SparkSubmitOperator:
+    """spark-submit of ``spark_jobs/table_maintenance.py``; in the Spark pool, so it never runs beside a
+    layer job on the embedded catalog. No outlets: it changes no row, so it must not trigger asset consumers."""
+    settings = settings or Settings.from_env()
+    return SparkSubmitOperator(
+        task_id="maintenance",
+        conn_id="spark_default",
+        application=application("maintenance"),
+        application_args=application_args(spec, RUN_DAY, RUN_ID),
+        name=f"{spec.name}.maintenance",
+        conf=settings.submit_conf(),
+        jars=",".join(str(j) for j in settings.jars()),
+        driver_memory=spec.spark.driver_memory,
+        executor_memory=spec.spark.executor_memory,
+        env_vars=settings.spark_env(),
+        pool=spec.spark.pool,
+        queue=DEFAULT_QUEUE,
+        doc_md=f"Runs `spark_jobs/{JOBS['maintenance']}`: compaction, manifests, snapshot expiry, orphan files.",
     )
 
 

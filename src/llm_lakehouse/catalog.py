@@ -6,6 +6,7 @@ counts read that day's partition files and nothing else.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -13,7 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.catalog.sql import SqlCatalog
-from pyiceberg.expressions import EqualTo
+from pyiceberg.exceptions import NoSuchTableError
+from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, EqualTo
 from pyiceberg.table import Table as IcebergTable
 
 from llm_lakehouse.settings import Settings
@@ -22,6 +24,7 @@ from llm_lakehouse.tables import (
     BRONZE,
     GOLD_CHUNKS,
     GOLD_TRAINING,
+    PUBLICATIONS,
     QUALITY_RESULTS,
     QUARANTINE,
     RUN_AUDIT,
@@ -50,7 +53,49 @@ def load(catalog: SqlCatalog, ident: str) -> IcebergTable:
 
 
 def read_day(catalog: SqlCatalog, ident: str, day: date, columns: tuple[str, ...] = ("*",)) -> pa.Table:
-    return load(catalog, ident).scan(row_filter=EqualTo("dt", day), selected_fields=columns).to_arrow()
+    """One day of a table as the day's latest row in ``ops.publications`` pins it: never one run's silver
+    documents beside another run's quarantine, even while a run is publishing or after it was killed."""
+    t = load(catalog, ident)
+    sid, _ = _latest_row(catalog, t, ident, EqualTo("dt", day))
+    return t.scan(row_filter=EqualTo("dt", day), selected_fields=columns, snapshot_id=sid).to_arrow()
+
+
+def published_snapshot(catalog: SqlCatalog, ident: str) -> int | None:
+    """The snapshot to read ``ident`` at across days (datasets): the current one, unless a run of the table's
+    stage is in flight or was killed before publishing, whose ``started`` row pins the state before it."""
+    t = load(catalog, ident)
+    sid, state = _latest_row(catalog, t, ident, AlwaysTrue())
+    current = t.current_snapshot()
+    if state == "started" and sid is not None:
+        return sid
+    return current.snapshot_id if current else None
+
+
+def latest_publication(catalog: SqlCatalog, ident: str, day: date) -> tuple[int | None, str | None]:
+    """(snapshot id, state) of the day's latest ``ops.publications`` row for ``ident``; (None, None) if none."""
+    return _latest_row(catalog, load(catalog, ident), ident, EqualTo("dt", day))
+
+
+def _latest_row(
+    catalog: SqlCatalog, t: IcebergTable, ident: str, days: BooleanExpression
+) -> tuple[int | None, str | None]:
+    """(snapshot id, state) of the latest ``ops.publications`` row for ``ident`` among ``days``."""
+    try:
+        pubs = catalog.load_table(PUBLICATIONS.ident)
+    except NoSuchTableError:
+        return None, None
+    rows = pubs.scan(
+        row_filter=And(days, EqualTo("table_name", ident)),
+        selected_fields=("snapshot_id", "state", "processed_at"),
+    ).to_arrow()
+    if rows.num_rows == 0:
+        return None, None
+    latest = rows.sort_by([("processed_at", "descending")]).slice(0, 1).to_pylist()[0]
+    sid = latest["snapshot_id"]
+    # A snapshot expired by table maintenance: the table's current state is the only one left.
+    if sid is not None and t.snapshot_by_id(sid) is None:
+        sid = None
+    return sid, latest["state"]
 
 
 def existing(catalog: SqlCatalog) -> set[str]:
@@ -98,6 +143,21 @@ def run_audit(catalog: SqlCatalog, day: date) -> list[dict[str, Any]]:
     # Arrow keeps write order within a job; sort only by job so pipe steps stay in chain order.
     steps = [{k: r[k] for k in cols} for r in rows if r["reason"] is None]
     return sorted(steps, key=lambda r: (order.get(r["job"], 9), r["step"] == "*"))
+
+
+def skipped_files(catalog: SqlCatalog, day: date) -> list[dict[str, Any]]:
+    """Landing files of the day that no reader took (``skipped_file`` rows of bronze's run audit)."""
+    if RUN_AUDIT.ident not in existing(catalog):
+        return []
+    rows = read_day(
+        catalog, RUN_AUDIT.ident, day, ("job", "step", "reason", "bytes_in", "detail")
+    ).to_pylist()
+    out = []
+    for r in rows:
+        if r["job"] == "bronze" and r["step"] == "skipped_file":
+            detail = json.loads(r["detail"] or "{}")
+            out.append({**detail, "reason": r["reason"], "bytes": r["bytes_in"]})
+    return sorted(out, key=lambda r: (r.get("source") or "", r.get("file") or ""))
 
 
 def quality_results(catalog: SqlCatalog, day: date) -> list[dict[str, Any]]:

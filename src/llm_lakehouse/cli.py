@@ -50,7 +50,12 @@ def _spec(path: Path):  # noqa: ANN202
 def build(
     date_: DateOpt,
     source: Annotated[
-        Path | None, typer.Option("--source", help="a directory of *.jsonl files (records need id and text)")
+        Path | None,
+        typer.Option(
+            "--source",
+            help="a directory of JSON Lines files (.jsonl, .json, .gz, .zst; records need id and text); "
+            "replaces only that source's rows of the day",
+        ),
     ] = None,
     source_name: Annotated[
         str | None, typer.Option(help="source name for --source (default: dir name)")
@@ -91,6 +96,8 @@ def build(
             extra = ["--input", str(source.resolve())] + (
                 ["--source-name", source_name] if source_name else []
             )
+        elif source is not None:  # the other sources' rows of the day stay as they are, in every layer
+            extra = ["--only-source", name]
         if accept_warnings:
             extra.append("--accept-warnings")
         cmd = spark_submit_command(settings, spec, stage, day.isoformat(), run_id, extra)
@@ -123,18 +130,90 @@ def build(
 
 
 @app.command()
+def maintain(
+    older_than_days: Annotated[
+        float | None,
+        typer.Option(
+            "--older-than-days",
+            min=0,
+            help="expire snapshots older than this (default: the spec's maintenance.snapshot_retention_days)",
+        ),
+    ] = None,
+    spec_path: SpecOpt = DEFAULT_SPEC,
+) -> None:
+    """Iceberg table maintenance on every table through spark-submit: compact small files, rewrite manifests,
+    expire old snapshots (dataset tags and branches keep theirs) and remove orphan files.
+
+    What was removed goes to ops.run_audit (job maintenance) under today's date."""
+    from llm_lakehouse.jobs.runner import RESULT_PREFIX
+    from llm_lakehouse.submit import spark_submit_command
+
+    spec = _spec(spec_path)
+    settings = Settings.from_env()
+    now = datetime.now(UTC)
+    run_id = f"cli__maintenance__{now.strftime('%Y%m%dT%H%M%S')}"
+    extra = [] if older_than_days is None else ["--older-than-days", str(older_than_days)]
+    cmd = spark_submit_command(settings, spec, "maintenance", now.date().isoformat(), run_id, extra)
+    log_dir = settings.home / "logs" / run_id
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / "maintenance.log"
+    started = time.monotonic()
+    with (
+        console.status(f"[bold]maintenance[/bold] (spark-submit, log: {log_path})"),
+        open(log_path, "w") as log,
+    ):
+        proc = subprocess.run(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            env=os.environ | settings.spark_env(),
+            check=False,
+        )
+        log.write(proc.stdout)
+    if proc.returncode != 0:
+        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-25:])
+        console.print(
+            f"[red]maintenance failed (exit {proc.returncode}); last lines of {log_path}:[/red]\n{tail}"
+        )
+        raise typer.Exit(1)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_PREFIX)), None)
+    result = json.loads(line[len(RESULT_PREFIX) :]) if line else {}
+    t = RichTable(title=f"maintenance {run_id} ({time.monotonic() - started:.1f}s)")
+    t.add_column("table", no_wrap=True)
+    for c in ("files removed", "MB removed", "snapshots expired", "orphan files", "files compacted"):
+        t.add_column(c, justify="right")
+    for ident, got in result.get("by_table", {}).items():
+        t.add_row(
+            ident,
+            f"{got['files_removed']:,}",
+            f"{got['bytes_removed'] / 1e6:,.2f}",
+            f"{got['snapshots_expired']:,}",
+            f"{got['orphan_files']:,}",
+            f"{got['data_files_rewritten']:,}",
+        )
+    Console().print(t)
+    print(json.dumps({k: v for k, v in result.items() if k != "by_table"}, sort_keys=True))
+
+
+@app.command()
 def stats(
     date_: DateOpt, as_json: Annotated[bool, typer.Option("--json", help="one JSON object")] = False
 ) -> None:
     """Counts of one date: bronze, silver, quarantine, duplicates, gold documents and tokens."""
-    from llm_lakehouse.catalog import day_stats, open_catalog, quality_results, run_audit
+    from llm_lakehouse.catalog import day_stats, open_catalog, quality_results, run_audit, skipped_files
 
     cat = open_catalog()
     result = day_stats(cat, _day(date_))
     steps = run_audit(cat, _day(date_))
     checks = quality_results(cat, _day(date_))
+    skipped = skipped_files(cat, _day(date_))
     if as_json:
-        print(json.dumps({**result, "audit": steps, "quality": checks}, sort_keys=True))
+        print(
+            json.dumps(
+                {**result, "audit": steps, "quality": checks, "skipped_files": skipped}, sort_keys=True
+            )
+        )
         return
     t = RichTable(title=f"lakehouse {result['date']}")
     t.add_column("measure")
@@ -156,6 +235,13 @@ def stats(
             times = [f"{r[k]:.2f}" if r[k] is not None else "" for k in ("wall_s", "cpu_s")]
             a.add_row(r["job"], r["step"], *nums, *mb, *times)
         Console().print(a)
+    if skipped:
+        f = RichTable(title="landing files no reader took (ops.run_audit: skipped_file)")
+        for c in ("source", "file", "reason", "bytes"):
+            f.add_column(c, justify="right" if c == "bytes" else "left")
+        for r in skipped:
+            f.add_row(r.get("source", ""), r.get("file", ""), r["reason"], f"{r['bytes'] or 0:,}")
+        Console().print(f)
     if checks:
         q = RichTable(title="ops.quality_results: the latest gate of each job")
         for c in ("job", "table", "expectation", "level", "result", "observed", "gate"):

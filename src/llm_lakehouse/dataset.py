@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 from pyiceberg.expressions import And, GreaterThanOrEqual, LessThanOrEqual
 
-from llm_lakehouse.catalog import load
+from llm_lakehouse.catalog import load, published_snapshot
 from llm_lakehouse.settings import Settings
 from llm_lakehouse.shards import write_shards
 from llm_lakehouse.spec import PipelineSpec
@@ -102,8 +102,8 @@ def _order(rows: pa.Table, mix: dict[str, float], seed: int) -> list[tuple[int, 
 def _snapshots(catalog: Any) -> dict[str, int | None]:
     out = {}
     for t in (GOLD_TRAINING, SILVER, BRONZE):
-        snap = load(catalog, t.ident).current_snapshot()
-        out[t.ident] = snap.snapshot_id if snap else None
+        # The published state: a gold run killed halfway through publishing is not part of a dataset.
+        out[t.ident] = published_snapshot(catalog, t.ident)
     return out
 
 

@@ -39,6 +39,9 @@ class Source(_Strict):
     text_field: str = "text"
     content_type: str = "text/plain"
     description: str = ""
+    # Longest record ingest reads (bytes of one JSONL line); a longer one is quarantined as
+    # record_too_large without ever being held whole. Silver's validate pipe has its own, lower text limit.
+    max_bytes: int = Field(16 << 20, gt=0)
 
 
 def adhoc_source(input_dir: Path, name: str | None = None) -> Source:
@@ -71,7 +74,8 @@ class Dedup(_Strict):
     exact: bool = True
     # Near-duplicates by MinHash LSH; the signature's parameters are the minhash pipe's.
     near: bool = True
-    # "history": a document equal or near to one kept on any earlier day is a duplicate too.
+    # "history": a document equal or near to one published on any other day is a duplicate too (the published
+    # copy stays, whatever order days are built in).
     scope: Literal["day", "history"] = "history"
     # silver.dedup_index is partitioned by key mod this: a day's lookup reads only the buckets it touches.
     index_buckets: int = Field(64, ge=1, le=4096)
@@ -163,6 +167,30 @@ class SparkSettings(_Strict):
         return self.stages.get(stage, SparkStage()).gpu
 
 
+class Maintenance(_Strict):
+    """Iceberg table maintenance (jobs/maintenance.py): the DAG ``lakehouse_maintenance`` and
+    ``lakehouse maintain`` run it on every lakehouse table."""
+
+    # Cron of the maintenance DAG (UTC): after the nightly build, so it compacts the day just written.
+    schedule: str = "0 4 * * *"
+    # Snapshots older than this are expired, and with them the files only they reference: replaced rows stop
+    # being readable by time travel. Dataset tags and branches keep their snapshots whatever their age.
+    snapshot_retention_days: float = Field(7, ge=0)
+    # ... but main's last N snapshots stay, however old (a table not written for weeks keeps its history).
+    retain_last: int = Field(5, ge=1)
+    # Files in a table's folder that no snapshot references and older than this are deleted. Must exceed
+    # the longest write: a running job's files are unreferenced until it commits. Iceberg's procedure
+    # refuses less than 24 hours.
+    orphan_min_age_hours: float = Field(24, ge=24)
+    # Bin-pack small data files of a partition into files of about target_file_size_mb.
+    compact: bool = True
+    target_file_size_mb: int = Field(128, ge=1)
+    # A partition is compacted once it has this many files below the target size (Iceberg's default 5).
+    compact_min_input_files: int = Field(5, ge=2)
+    # Merge small manifests, so planning a scan reads few metadata files.
+    rewrite_manifests: bool = True
+
+
 class PipelineSpec(_Strict):
     name: str = Field(pattern=NAME.pattern)
     description: str
@@ -179,6 +207,7 @@ class PipelineSpec(_Strict):
     gold: Gold = Gold()
     spark: SparkSettings = SparkSettings()
     quality: Quality = Quality()
+    maintenance: Maintenance = Maintenance()
     # Filled by load_spec: where the spec came from, so jobs can be pointed at the same file.
     path: Path | None = None
 

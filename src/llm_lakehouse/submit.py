@@ -18,9 +18,13 @@ STAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "gold": ("gold_tokenize.py", ("gold.training_documents", "gold.chunk_embeddings")),
 }
 
+# Jobs that are not a layer of a day (``lakehouse build`` and the nightly DAG never run them): name -> entry
+# point. They write no layer's rows, so they never go through write-audit-publish.
+JOBS: dict[str, str] = {"maintenance": "table_maintenance.py"}
+
 
 def application(stage: str) -> str:
-    return str(JOBS_DIR / STAGES[stage][0])
+    return str(JOBS_DIR / (STAGES[stage][0] if stage in STAGES else JOBS[stage]))
 
 
 def application_args(spec: PipelineSpec, day: str, run_id: str, extra: list[str] | None = None) -> list[str]:

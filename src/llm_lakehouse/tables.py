@@ -100,7 +100,16 @@ BRONZE = Table(
         ("source_file", "STRING", "landing file the record came from"),
         ("line_number", "BIGINT", "1-based line (JSONL) or row (Parquet) in source_file"),
         ("raw_hash", "STRING", "SHA-256 of the raw record bytes"),
-        ("raw", "BINARY", "raw bytes, kept only when the record could not be parsed"),
+        (
+            "raw",
+            "BINARY",
+            "raw bytes, kept only when the record could not be parsed, and only their first 64 KB",
+        ),
+        (
+            "raw_length",
+            "BIGINT",
+            "length in bytes of the whole raw record (of the rest of an unreadable file)",
+        ),
         ("parse_error", "STRING", "why the record could not be parsed; null if it was"),
         ("dt", "DATE", "logical date (ingest day)"),
         ("run_id", "STRING", "ingest run id"),
@@ -146,8 +155,7 @@ QUARANTINE = Table(
         ("duplicate_of", "STRING", "doc_id of the kept document this one duplicates"),
         ("source_file", "STRING", "pointer to the raw record: landing file"),
         ("line_number", "BIGINT", "pointer to the raw record: line or row"),
-        ("raw_hash", "STRING", "SHA-256 of the raw record bytes"),
-        ("raw", "BINARY", "raw bytes of records that could not be parsed"),
+        ("raw_hash", "STRING", "SHA-256 of the raw record bytes (bronze.documents keeps unparseable ones)"),
         ("dt", "DATE", "logical date"),
         ("run_id", "STRING", "silver run id"),
         ("processed_at", "TIMESTAMP", "when the record was quarantined"),
@@ -298,6 +306,28 @@ QUALITY_RESULTS = Table(
     comment="Quality gate results per run, table and expectation (Great Expectations on the WAP branch)",
 )
 
+PUBLICATIONS = Table(
+    "ops",
+    "publications",
+    (
+        ("stage", "STRING", "bronze, silver or gold"),
+        ("table_name", "STRING", "a table the stage writes, <layer>.<table>"),
+        ("snapshot_id", "BIGINT", "the table's main snapshot when the row was written"),
+        (
+            "state",
+            "STRING",
+            "started: written before the run's first write (readers stay on the state before it); "
+            "published: written once every table has moved (readers see the run)",
+        ),
+        ("dt", "DATE", "logical date"),
+        ("run_id", "STRING", "the run that published the day"),
+        ("processed_at", "TIMESTAMP", "when the run published (all its tables at once)"),
+    ),
+    comment="Per run of a stage's day, its tables' snapshots before the run (started) and once every table "
+    "has moved (published), each written in one commit: readers resolve a day's tables through the day's "
+    "latest row, so they never combine one run's table with another run's",
+)
+
 ALL_TABLES = (
     BRONZE,
     SILVER,
@@ -308,6 +338,7 @@ ALL_TABLES = (
     RUN_AUDIT,
     PII_AUDIT,
     QUALITY_RESULTS,
+    PUBLICATIONS,
 )
 TABLES = {t.ident: t for t in ALL_TABLES}
 

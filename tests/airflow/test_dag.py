@@ -59,6 +59,28 @@ def test_dag_is_derived_from_the_spec(dagbag):
     assert "iceberg://lakehouse.gold.training_documents" in outlets
 
 
+def test_maintenance_dag_is_one_spark_task_from_the_spec(dagbag):
+    from types import SimpleNamespace
+
+    from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+
+    dag = dagbag.dags["lakehouse_maintenance"]
+    assert [t.task_id for t in dag.tasks] == ["maintenance"]
+    assert type(dag.timetable).__name__ == "CronTriggerTimetable"
+    assert dag.timetable.expression == SPEC.maintenance.schedule == "0 4 * * *"
+    assert dag.catchup is False and dag.max_active_runs == 1 and "maintenance" in dag.tags
+    task = dag.get_task("maintenance")
+    assert isinstance(task, SparkSubmitOperator) and task.application.endswith(
+        "spark_jobs/table_maintenance.py"
+    )
+    # The Spark pool: never beside a layer job on the embedded catalog. No outlets: it changes no row.
+    assert task.pool == SPEC.spark.pool and task.outlets == [] and task.retries == SPEC.retries
+    # Its audit day is the day it runs, also for a manual run without a logical date.
+    day = task.application_args[task.application_args.index("--date") + 1]
+    run_after = pendulum.datetime(2026, 10, 15, 4, tz="UTC")
+    assert task.render_template(day, {"dag_run": SimpleNamespace(run_after=run_after)}) == "2026-10-15"
+
+
 def test_dag_test_builds_one_day(dagbag, airflow_db):
     from llm_lakehouse.sample import generate
 

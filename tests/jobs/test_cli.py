@@ -78,7 +78,10 @@ def test_export_writes_rows_of_the_day(built, tmp_path):
     qout = tmp_path / "q.jsonl"
     run(home, "export", "silver.quarantine", "--date", DAY, "--out", str(qout))
     q = {r["reason"]: r for r in map(json.loads, qout.read_text().splitlines())}
-    assert base64.b64decode(q["malformed_json"]["raw"]) == b'{"id": 3, "text": oops}'
+    bout = tmp_path / "b.jsonl"
+    run(home, "export", "bronze.documents", "--date", DAY, "--out", str(bout))
+    raw = {r["raw_hash"]: r["raw"] for r in map(json.loads, bout.read_text().splitlines())}
+    assert base64.b64decode(raw[q["malformed_json"]["raw_hash"]]) == b'{"id": 3, "text": oops}'
     assert q["exact_duplicate"]["duplicate_of"] == "my_feed/1"
 
 

@@ -58,6 +58,7 @@ def test_good_record_row():
         "line_number": 1,
         "raw_hash": sha(line),
         "raw": None,
+        "raw_length": len(line),
         "parse_error": None,
     }
 
@@ -141,8 +142,8 @@ def test_unparseable_records_become_failed_rows(line, error):
     assert bad["text"] is None
     assert bad["record_id"] is None
     assert bad["metadata"] is None
-    assert bad["raw"] == line  # raw bytes kept for failed rows only
-    assert bad["raw_hash"] == sha(line)
+    assert bad["raw"] == line[: ingest.RAW_CAP]  # raw bytes kept for failed rows only, capped
+    assert bad["raw_hash"] == sha(line) and bad["raw_length"] == len(line)  # of the whole record
     assert bad["doc_id"] == "web/part-7.jsonl:2"
     assert bad["line_number"] == 2
     assert bad["source"] == "web"
@@ -338,7 +339,7 @@ def test_list_files(tmp_path):
         "webby/part-0.jsonl",  # another source whose name starts with "web"
         "part-9.jsonl",  # at the day root, not under a source
     ]:
-        write(tmp_path / rel, b"")
+        write(tmp_path / rel, b"{}\n")
     root = str(tmp_path)
     assert list_files(root, WEB) == [
         f"{root}/web/nested/part-2.jsonl",
@@ -351,7 +352,7 @@ def test_list_files(tmp_path):
 
 
 def test_list_files_keeps_uri_scheme(tmp_path):
-    write(tmp_path / "web" / "part-0.jsonl", b"")
+    write(tmp_path / "web" / "part-0.jsonl", b"{}\n")
     uri = tmp_path.as_uri()
     assert list_files(uri, WEB) == [f"{uri}/web/part-0.jsonl"]
 
@@ -367,14 +368,16 @@ SPLIT_DATA = [
     b"a\nb\n\nc",
     b"one\r\ntwo\r\nthree",
     "caf\u00e9 \u05e9\u05dc\u05d5\u05dd \U0001f642\n\u0645\u0631\u062d\u0628\u0627".encode(),
-    b"\xff\xfe\n\x00\n",
+    b"x\xff\xfe\n\x00\n",
     b"\n\nlead\n\n",
+    b"cr\ronly\rfile\r",
+    b"mixed\r\nends\rand\nmore\r",
 ]
 
 
 @pytest.mark.parametrize("data", SPLIT_DATA)
 def test_lines_split_across_chunk_boundaries(data):
-    expected = data.split(b"\n")
+    expected = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
     if expected[-1] == b"":
         expected.pop()  # a trailing newline ends the last line, it does not start another
     for chunk in range(1, len(data) + 2):
@@ -416,3 +419,183 @@ def test_hidden_and_underscore_files_are_not_listed(tmp_path: Path):
     for name in ("a.jsonl", ".a.jsonl", "_tmp.jsonl"):
         (d / name).write_text("{}\n")
     assert [Path(f).name for f in list_files(str(tmp_path), WEB)] == ["a.jsonl"]
+
+
+# ------------------------------------------------------------------------------------- hostile input
+
+
+@pytest.mark.parametrize(
+    ("line", "error"),
+    [
+        (b'{"id": "bad", "text": "a\\ud800b"}', "lone_surrogate"),  # valid JSON, not encodable as UTF-8
+        (b'{"id": "bad", "text": "ok", "author": "\\udfff"}', "lone_surrogate"),  # in a metadata field
+        (b'{"id": "\\ud800", "text": "ok"}', "lone_surrogate"),
+        (b'{"id": "bad", "text": "a\x00b"}', "nul_byte"),  # a raw NUL byte
+        (b'{"id": "bad", "text": "a\\u0000b"}', "nul_byte"),  # an escaped one
+        (
+            b'{"id": "n", "text": "t", "big": 1' + b"0" * 5000 + b"}",
+            "malformed_json",
+        ),  # int over 4,300 digits
+    ],
+)
+def test_hostile_records_are_failed_rows_and_the_batch_still_builds(tmp_path, line, error):
+    good = b'{"id": "ok", "text": "fine \\ud83d\\ude00"}'  # a surrogate *pair* is an emoji: kept
+    path = write(tmp_path / "web" / "part-0.jsonl", good + b"\n" + line + b"\n" + good.replace(b"ok", b"ok2"))
+    got = read_all(WEB, path)
+    assert [r["parse_error"] for r in got] == [None, error, None]
+    assert got[0]["text"] == "fine \U0001f600"
+    assert got[1]["raw"] == line and got[1]["raw_hash"] == sha(line) and got[1]["text"] is None
+
+
+def test_byte_order_marks_at_file_and_line_start_are_dropped(tmp_path):
+    one = b'\xef\xbb\xbf{"id": 1, "text": "a"}\n'
+    path = write(tmp_path / "web" / "cat.jsonl", one + one.replace(b"1", b"2"))  # two files concatenated
+    got = read_all(WEB, path)
+    assert [(r["doc_id"], r["parse_error"]) for r in got] == [("web/1", None), ("web/2", None)]
+
+
+def test_cr_only_file_is_one_record_per_line(tmp_path):
+    path = write(tmp_path / "web" / "mac.jsonl", b'{"id": 1, "text": "a"}\r{"id": 2, "text": "b"}\r')
+    assert [r["doc_id"] for r in read_all(WEB, path)] == ["web/1", "web/2"]
+
+
+def test_utf16_file_is_unreadable_not_garbage(tmp_path):
+    data = '{"id": 1, "text": "a"}\n'.encode("utf-16")
+    path = write(tmp_path / "web" / "u16.jsonl", data)
+    (row,) = read_all(WEB, path)
+    assert row["parse_error"] == "unreadable_file:utf16" and row["raw_length"] == len(data)
+    assert "UTF-16" in json.loads(row["metadata"])["error"]
+
+
+def test_record_over_max_bytes_is_summarised_not_loaded(tmp_path):
+    src = Source(name="web", max_bytes=1000)
+    big = b'{"id": "big", "text": "' + b"x" * 200_000 + b'"}'
+    path = write(
+        tmp_path / "web" / "p.jsonl", b'{"id": 1, "text": "a"}\n' + big + b'\n{"id": 2, "text": "b"}\n'
+    )
+    got = read_all(src, path)
+    assert [r["parse_error"] for r in got] == [None, "record_too_large", None]
+    assert got[1]["raw"] == big[: ingest.RAW_CAP]
+    assert (got[1]["raw_length"], got[1]["raw_hash"]) == (len(big), sha(big))
+    assert got[2]["line_number"] == 3
+
+
+class _Endless:
+    """A stream of one line of ``size`` bytes, produced on demand (never held by the test either)."""
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+        self.hash = hashlib.sha256()
+
+    def read(self, n: int) -> bytes:
+        if self.left <= 0:
+            return b""
+        block = b"y" * min(n, self.left)
+        self.left -= len(block)
+        self.hash.update(block)
+        return block
+
+
+def test_a_huge_line_is_read_in_bounded_memory():
+    import tracemalloc
+
+    size = 300 << 20  # 300 MB in one line
+    stream = _Endless(size)
+    tracemalloc.start()
+    (line,) = list(_lines(stream, max_bytes=4 << 20))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert isinstance(line, ingest.Oversized)
+    assert (line.length, line.sha256) == (size, stream.hash.hexdigest())
+    assert len(line.head) == ingest.RAW_CAP
+    assert peak < 16 << 20, peak  # max_bytes + a read chunk or two, not the line
+
+
+def test_long_lines_are_joined_once_not_quadratically():
+    # 20 MB in 1 KB chunks: re-concatenating the pending line per chunk would copy ~200 GB (hours); the
+    # reader keeps the pieces and joins them once.
+    data = b"z" * 20_000_000 + b"\n"
+    assert list(_lines(io.BytesIO(data), chunk=1000)) == [data[:-1]]
+
+
+def _gzip(data: bytes) -> bytes:
+    import gzip
+
+    return gzip.compress(data)
+
+
+def _zstd(data: bytes) -> bytes:
+    out = pa.BufferOutputStream()
+    with pa.CompressedOutputStream(out, "zstd") as s:
+        s.write(data)
+    return out.getvalue().to_pybytes()
+
+
+# ~2.6 MB once decompressed: a truncated stream then fails after some whole read chunks have come out.
+MANY = b"".join(
+    b'{"id": %d, "text": "record %d of many, padded to be long enough"}\n' % (i, i) for i in range(40_000)
+)
+
+
+@pytest.mark.parametrize(
+    ("suffix", "compress", "kind"), [(".jsonl.gz", _gzip, "gzip"), (".jsonl.zst", _zstd, "zstd")]
+)
+def test_compressed_jsonl_is_read_and_a_truncated_one_keeps_what_it_could_read(
+    tmp_path, suffix, compress, kind
+):
+    whole = compress(MANY)
+    ok = read_all(WEB, write(tmp_path / "web" / f"ok{suffix}", whole))
+    assert [r["doc_id"] for r in ok] == [f"web/{i}" for i in range(40_000)]
+    cut = read_all(WEB, write(tmp_path / "web" / f"cut{suffix}", whole[: len(whole) // 2]))
+    *records, last = cut
+    assert last["parse_error"] == f"unreadable_file:{kind}" and last["raw_length"] == len(whole) // 2
+    assert last["line_number"] == len(records) + 1
+    good = [r for r in records if r["parse_error"] is None]
+    assert 0 < len(good) < 40_000 and [r["doc_id"] for r in good] == [f"web/{i}" for i in range(len(good))]
+    # A record cut mid-line by the truncation is quarantined, never kept half.
+    assert all(r["parse_error"] == "malformed_json" for r in records[len(good) :])
+    garbage = read_all(WEB, write(tmp_path / "web" / f"garbage{suffix}", b"not compressed at all" * 10))
+    assert [r["parse_error"] for r in garbage] == [f"unreadable_file:{kind}"]
+
+
+def test_corrupt_parquet_is_one_unreadable_row(tmp_path):
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"id": ["a", "b"], "text": ["x", "y"]}), buf)
+    data = buf.getvalue()
+    for name, blob in [("cut.parquet", data[: len(data) // 2]), ("junk.parquet", b"PAR1 not really")]:
+        (row,) = read_all(DOCS, write(tmp_path / "docs" / name, blob))
+        assert row["parse_error"] == "unreadable_file:parquet" and row["source"] == "docs"
+        assert json.loads(row["metadata"])["error"]
+
+
+def test_survey_accounts_for_every_file(tmp_path):
+    root = tmp_path / "day"
+    outside = write(tmp_path / "secret.jsonl", b'{"id": 1, "text": "not yours"}\n')
+    for rel, data in [
+        ("web/a.jsonl", b"{}\n"),
+        ("web/B.JSONL", b"{}\n"),
+        ("web/c.json", b"{}\n"),
+        ("web/d.jsonl.gz", _gzip(b"{}\n")),
+        ("web/e.jsonl.zst", _zstd(b"{}\n")),
+        ("web/f.ndjson", b"{}\n"),
+        ("web/empty.jsonl", b""),
+        ("web/notes.txt", b"hi"),
+        ("web/rows.parquet", b"PAR1"),
+        ("web/.part.jsonl", b"{}\n"),
+        ("web/_SUCCESS", b""),
+    ]:
+        write(root / rel, data)
+    (root / "web" / "leak.jsonl").symlink_to(outside)
+    (root / "web" / "alias.jsonl").symlink_to(root / "web" / "a.jsonl")
+    listing = ingest.survey(str(root / "web"), WEB)
+    names = [Path(f).name for f in listing.files]
+    assert names == ["B.JSONL", "a.jsonl", "alias.jsonl", "c.json", "d.jsonl.gz", "e.jsonl.zst", "f.ndjson"]
+    skipped = {Path(u).name: reason for u, reason, _ in listing.skipped}
+    assert skipped == {
+        "empty.jsonl": "empty_file",
+        "notes.txt": "unsupported_file:.txt",
+        "rows.parquet": "wrong_format:parquet:source_is_jsonl",
+        ".part.jsonl": "hidden_file",
+        "_SUCCESS": "hidden_file",
+        "leak.jsonl": "symlink_outside_source",
+    }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import date
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -78,15 +79,22 @@ def test_record_conservation_every_day(built, settings):
         )
 
 
-def test_quarantine_keeps_reason_and_raw_bytes(built, settings):
-    q = read_day(open_catalog(settings), "silver.quarantine", DAYS[0]).to_pylist()
+def test_quarantine_keeps_reason_and_points_to_the_raw_bytes_in_bronze(built, settings):
+    cat = open_catalog(settings)
+    q = read_day(cat, "silver.quarantine", DAYS[0]).to_pylist()
     by_reason = {r["reason"]: r for r in q}
     bad_utf8 = by_reason["invalid_utf8"]
-    assert (
-        bad_utf8["stage"] == "parse" and bad_utf8["raw"] == b'{"id": "w-latin1", "text": "caf\xe9 au lait"}'
-    )
-    assert bad_utf8["raw_hash"] == hashlib.sha256(bad_utf8["raw"]).hexdigest()
+    assert bad_utf8["stage"] == "parse" and "raw" not in bad_utf8  # stored once: in bronze, restricted
+    raw = b'{"id": "w-latin1", "text": "caf\xe9 au lait"}'
+    assert bad_utf8["raw_hash"] == hashlib.sha256(raw).hexdigest()
     assert bad_utf8["source_file"].endswith("web/part-0.jsonl") and bad_utf8["line_number"] >= 1
+    bronze = read_day(cat, "bronze.documents", DAYS[0]).to_pylist()
+    (origin,) = [
+        r
+        for r in bronze
+        if (r["source_file"], r["line_number"]) == (bad_utf8["source_file"], bad_utf8["line_number"])
+    ]
+    assert (origin["raw"], origin["raw_length"], origin["raw_hash"]) == (raw, len(raw), bad_utf8["raw_hash"])
     assert "1100000 bytes > max_bytes 1000000" in by_reason["too_large"]["detail"]
     assert all(r["run_id"] == f"test__{DAYS[0]}" for r in q)
 
@@ -293,3 +301,322 @@ def test_a_day_nothing_landed_for_builds_through_gold_with_zero_counts(spark, sp
     assert (got["gold_documents"], got["gold_tokens"], got["gold_chunks"]) == (0, 0, 0)
     audit = read_day(open_catalog(settings), "ops.run_audit", day).to_pylist()
     assert {r["step"] for r in audit if r["job"] == "gold"} >= {"tokenize", "embed", "*"}
+
+
+def _content(cat, ident: str, day: date, exclude: tuple[str, ...] = ()) -> list[dict]:
+    """A table's rows of the day, run columns included, in a stable order (for before/after equality)."""
+    rows = read_day(cat, ident, day).to_pylist()
+    return sorted(
+        ({k: v for k, v in r.items() if k not in exclude} for r in rows),
+        key=lambda r: json.dumps(r, sort_keys=True, default=str),
+    )
+
+
+HOSTILE_LINES = [
+    b'{"id": "good", "text": "A record that is perfectly fine and long enough to keep around."}',
+    b'{"id": "bad", "text": "a\\ud800b"}',  # a lone surrogate: valid JSON from JavaScript producers
+    b'{"id": "nul", "text": "a\\u0000b"}',
+    b'\xef\xbb\xbf{"id": "bom", "text": "A record after a byte-order mark, from concatenated files."}',
+    b'{"id": "latin", "text": "caf\xe9"}',
+    b'{"id": "cut", "text": "a landing file still being wri',  # partial last line: quarantined
+]
+
+
+# Real prose no one here wrote (the GNU GPL's preamble), long enough for the quality rules.
+GPL_PREAMBLE = (
+    "The licenses for most software and other practical works are designed to take away your freedom to "
+    "share and change the works. By contrast, the GNU General Public License is intended to guarantee your "
+    "freedom to share and change all versions of a program--to make sure it remains free software for all "
+    "its users. We, the Free Software Foundation, use the GNU General Public License for most of our "
+    "software; it applies also to any other work released this way by its authors. You can apply it to "
+    "your programs, too.",
+    "When we speak of free software, we are referring to freedom, not price. Our General Public Licenses "
+    "are designed to make sure that you have the freedom to distribute copies of free software (and charge "
+    "for them if you wish), that you receive source code or can get it if you want it, that you can change "
+    "the software or use pieces of it in new free programs, and that you know you can do these things.",
+    "To protect your rights, we need to prevent others from denying you these rights or asking you to "
+    "surrender the rights. Therefore, you have certain responsibilities if you distribute copies of the "
+    "software, or if you modify it: responsibilities to respect the freedom of others. For example, if you "
+    "distribute copies of such a program, whether gratis or for a fee, you must pass on to the recipients "
+    "the same freedoms that you received.",
+)
+
+
+def test_a_hostile_day_stops_nothing_and_loses_nothing(spark, spec, settings, tmp_path):
+    import gzip
+
+    day = date(2026, 9, 20)
+    feed = tmp_path / "hostile"
+    feed.mkdir()
+    (feed / "a.jsonl").write_bytes(b"\r".join(HOSTILE_LINES))  # CR-only newlines
+    whole = gzip.compress(
+        b"".join(b'{"id": "z%d", "text": "zipped record %d."}\n' % (i, i) for i in range(3))
+    )
+    (feed / "b.jsonl.gz").write_bytes(whole)
+    (feed / "c.jsonl.gz").write_bytes(whole[: len(whole) // 2])  # truncated
+    (feed / "d.txt").write_text("not a landing format")
+    (feed / "e.jsonl").write_bytes(b"")
+    bronze = ingest_day(spark, spec, settings, day, "test__hostile", input_dir=feed)
+    assert bronze["skipped_files"] == 2
+    silver = refine_day(spark, spec, settings, day, "test__hostile")
+    cat = open_catalog(settings)
+    stats = day_stats(cat, day)
+    assert stats["bronze"] == stats["silver"] + stats["quarantine"] + stats["duplicates"] == bronze["bronze"]
+    reasons = stats["by_reason"]
+    for reason in ("lone_surrogate", "nul_byte", "invalid_utf8", "malformed_json", "unreadable_file:gzip"):
+        assert reasons.get(reason, 0) >= 1, (reason, reasons)
+    parsed = {r["doc_id"]: r["parse_error"] for r in read_day(cat, "bronze.documents", day).to_pylist()}
+    assert all(parsed[d] is None for d in ("hostile/good", "hostile/bom", "hostile/z0", "hostile/z2")), parsed
+    assert silver["silver"] == stats["silver"]
+    from llm_lakehouse.catalog import skipped_files
+
+    assert {(Path(r["file"]).name, r["reason"]) for r in skipped_files(cat, day)} == {
+        ("d.txt", "unsupported_file:.txt"),
+        ("e.jsonl", "empty_file"),
+    }
+
+
+def test_an_adhoc_build_replaces_only_its_own_source(built, spark, spec, settings, tmp_path):
+    """After the nightly build of a day, ``build --source DIR`` for that day changes DIR's rows only, in
+    every layer; a copy of a document another source published is the ad-hoc one's duplicate."""
+    from llm_lakehouse.jobs.gold import build_day
+
+    day = DAYS[2]
+    tables = ("bronze.documents", "silver.documents", "silver.quarantine", "gold.training_documents")
+
+    def snapshot() -> dict[str, list[dict]]:
+        cat = open_catalog(settings)
+        return {t: _content(cat, t, day) for t in tables}
+
+    def adhoc(name: str, run_id: str, records: list[dict], broken: bool = False) -> None:
+        feed = tmp_path / name
+        feed.mkdir(exist_ok=True)
+        lines = "".join(json.dumps(r) + "\n" for r in records) + ("{broken\n" if broken else "")
+        (feed / "x.jsonl").write_text(lines)
+        ingest_day(spark, spec, settings, day, run_id, input_dir=feed)
+        refine_day(spark, spec, settings, day, run_id, only_source=name)
+        build_day(spark, spec, settings, day, run_id, rag=False, only_source=name)
+
+    def rows_of(state: dict, t: str, source: str | None, exclude: bool = False) -> list[dict]:
+        return [r for r in state[t] if (r["source"] != source if exclude else r["source"] == source)]
+
+    nightly = snapshot()
+    adhoc("feed", "test__feed", [{"id": "new", "text": GPL_PREAMBLE[1]}], broken=True)
+    after_feed = snapshot()
+    for t in tables:
+        assert rows_of(after_feed, t, "feed", exclude=True) == nightly[t], (
+            f"{t}: another source's rows changed"
+        )
+    assert [r["doc_id"] for r in rows_of(after_feed, "silver.documents", "feed")] == ["feed/new"]
+    assert [r["reason"] for r in rows_of(after_feed, "silver.quarantine", "feed")] == ["malformed_json"]
+    # "alpha/..." sorts before "feed/...": the published copy must stay anyway.
+    adhoc("alpha", "test__alpha", [{"id": "copy", "text": GPL_PREAMBLE[1]}])
+    state = snapshot()
+    for t in tables:
+        assert rows_of(state, t, "alpha", exclude=True) == after_feed[t], (
+            f"{t}: another source's rows changed"
+        )
+    (dup,) = rows_of(state, "silver.quarantine", "alpha")
+    assert (dup["reason"], dup["duplicate_of"]) == ("exact_duplicate", "feed/new")
+    stats = day_stats(open_catalog(settings), day)
+    assert stats["bronze"] == stats["silver"] + stats["quarantine"] + stats["duplicates"]
+    # Emptied, an ad-hoc source's rows go, and the day is as it was before it.
+    adhoc("alpha", "test__alpha_empty", [])
+    assert snapshot() == after_feed
+
+
+def test_days_built_out_of_order_keep_exactly_one_copy(spark, spec, settings, tmp_path):
+    """The published copy stays: a newer day built first keeps the document, an old backfill built after it
+    drops its copy, and reruns of either day keep it that way."""
+    early, late = date(2026, 9, 1), date(2026, 9, 8)
+    text = GPL_PREAMBLE[0]
+    near = text.replace("guarantee", "ensure", 1)
+    feed = tmp_path / "order"
+    feed.mkdir()
+
+    def land(records: list[dict]) -> None:
+        (feed / "x.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+    def build_day_of(day: date, run_id: str, records: list[dict]) -> None:
+        land(records)
+        ingest_day(spark, spec, settings, day, run_id, input_dir=feed)
+        refine_day(spark, spec, settings, day, run_id)
+
+    # Texts no other test publishes: the published copy of a document on another day would win.
+    late_docs = [{"id": "late-copy", "text": text}, {"id": "late-other", "text": GPL_PREAMBLE[2]}]
+    early_docs = [{"id": "early-copy", "text": text}, {"id": "early-near", "text": near}]
+    build_day_of(late, "test__late", late_docs)
+    build_day_of(early, "test__early", early_docs)  # an old backfill, after the newer day
+
+    def copies() -> dict:
+        cat = open_catalog(settings)
+        kept = {
+            d: sorted(read_day(cat, "silver.documents", d, ("doc_id",)).column("doc_id").to_pylist())
+            for d in (early, late)
+        }
+        q = {r["doc_id"]: r for d in (early, late) for r in read_day(cat, "silver.quarantine", d).to_pylist()}
+        return kept, q
+
+    kept, q = copies()
+    assert kept == {early: [], late: ["order/late-copy", "order/late-other"]}
+    assert (q["order/early-copy"]["reason"], q["order/early-copy"]["duplicate_of"]) == (
+        "exact_duplicate",
+        "order/late-copy",
+    )
+    assert q["order/early-near"]["reason"] == "near_duplicate"
+    assert q["order/early-near"]["duplicate_of"] == "order/late-copy"
+    build_day_of(
+        late, "test__late_rerun", late_docs
+    )  # the newer day, rerun after the backfill: still one copy
+    assert copies()[0] == kept
+
+
+# ------------------------------------------------------------------------ fault injection while publishing
+
+SILVER_TABLES = ("silver.documents", "silver.quarantine", "silver.dedup_index", "ops.pii_audit")
+# Every point of silver's publish sequence: after the gate, after each table moves, after the record.
+PUBLISH_POINTS = (
+    "publish:start",
+    "publish:moved:silver.documents",
+    "publish:moved:silver.quarantine",
+    "publish:moved:silver.dedup_index",
+    "publish:recorded",
+)
+
+
+def _staged(spark, spec, settings, stage: str, day: date, run_id: str, body) -> dict:
+    from llm_lakehouse.jobs.wap import write_audit_publish
+    from llm_lakehouse.submit import STAGES
+
+    return write_audit_publish(spark, spec, settings, stage, list(STAGES[stage][1]), day, run_id, body)
+
+
+def _republish(spark, spec, settings, day: date, run_id: str) -> dict:
+    """Silver's publish sequence without silver's work: the body rewrites the day's published rows of every
+    silver table under a new run id, and the gate has no rules. What is under test is the sequence."""
+    from llm_lakehouse.jobs.common import replace_day, stamp
+    from llm_lakehouse.jobs.publications import read_published
+    from llm_lakehouse.tables import TABLES
+
+    ungated = spec.model_copy(update={"quality": spec.quality.model_copy(update={"tables": {}})})
+
+    def body() -> dict:
+        for ident in SILVER_TABLES:
+            t = spec.silver_table() if ident == "silver.documents" else TABLES[ident]
+            rows = read_published(spark, t, settings, day).drop("dt", "run_id", "processed_at")
+            replace_day(stamp(rows.localCheckpoint(), day, run_id), t, settings, day)
+        return {}
+
+    return _staged(spark, ungated, settings, "silver", day, run_id, body)
+
+
+def _view(settings, day: date, tables: tuple[str, ...]) -> tuple[dict, dict[str, set[str]]]:
+    """What a reader sees of the day: its counts, and the run ids each table's rows carry."""
+    cat = open_catalog(settings)
+    runs = {t: set(read_day(cat, t, day, ("run_id",)).column("run_id").to_pylist()) for t in tables}
+    return day_stats(cat, day), {t: r for t, r in runs.items() if r}
+
+
+def test_a_crash_anywhere_in_publishing_leaves_readers_on_one_run(built, spark, spec, settings, monkeypatch):
+    from llm_lakehouse import faults
+
+    day = DAYS[1]
+    clean, before = _view(settings, day, SILVER_TABLES)
+    (published,) = {frozenset(r) for r in before.values()}
+    monkeypatch.setenv(faults.MODE_ENV, "raise")
+    for n, point in enumerate(PUBLISH_POINTS):
+        monkeypatch.setenv(faults.FAULT_ENV, point)
+        run_id = f"test__crash{n}"
+        with pytest.raises(faults.InjectedFault):
+            _republish(spark, spec, settings, day, run_id)
+        stats, runs = _view(settings, day, SILVER_TABLES)
+        if point == "publish:recorded":
+            published = frozenset({run_id})  # the record is the commit point: from here the day is the run's
+        # Never a mix: every silver table of the day shows the one published run, with a clean build's counts.
+        assert runs == {t: set(published) for t in runs}, point
+        assert stats == clean, point
+    monkeypatch.delenv(faults.FAULT_ENV)
+    _staged(
+        spark,
+        spec,
+        settings,
+        "silver",
+        day,
+        "test__after_crashes",
+        lambda: refine_day(spark, spec, settings, day, "test__after_crashes"),
+    )
+    stats, runs = _view(settings, day, SILVER_TABLES)
+    assert stats == clean and runs == {t: {"test__after_crashes"} for t in runs}
+    docs = read_day(open_catalog(settings), "silver.documents", day, ("doc_id",)).column("doc_id").to_pylist()
+    assert len(docs) == len(set(docs)) == clean["silver"]
+
+
+def test_a_real_kill_9_after_main_moved_is_invisible_and_the_rerun_publishes(built, spark, spec, settings):
+    """SIGKILL in a spark-submit'ed job (no finally block, no cleanup) after bronze's main moved to the new
+    run but before its record: readers stay on the previous run; the retry publishes."""
+    import os
+    import subprocess
+
+    from llm_lakehouse import faults
+    from llm_lakehouse.submit import spark_submit_command
+
+    day = DAYS[1]
+    clean, before = _view(settings, day, ("bronze.documents",))
+    cmd = spark_submit_command(settings, spec, "bronze", day.isoformat(), "test__killed")
+    env = os.environ | settings.spark_env() | {faults.FAULT_ENV: "publish:moved:bronze.documents"}
+    env.pop(faults.MODE_ENV, None)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False, timeout=600)
+    assert proc.returncode in (-9, 137), (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
+    cat = open_catalog(settings)
+    moved = {
+        r["run_id"]
+        for r in cat.load_table("bronze.documents")
+        .scan(row_filter=f"dt = '{day}'", selected_fields=("run_id",))
+        .to_arrow()
+        .to_pylist()
+    }
+    assert moved == {"test__killed"}  # main did move: the kill came after the fast-forward
+    assert _view(settings, day, ("bronze.documents",)) == (clean, before)
+    _staged(
+        spark,
+        spec,
+        settings,
+        "bronze",
+        day,
+        "test__after_kill",
+        lambda: ingest_day(spark, spec, settings, day, "test__after_kill"),
+    )
+    stats, runs = _view(settings, day, ("bronze.documents",))
+    assert stats == clean and runs == {"bronze.documents": {"test__after_kill"}}
+
+
+def test_a_briefly_locked_catalog_database_delays_a_commit_without_failing_it(built, spark, spec, settings):
+    """Another process holding the SQLite catalog's write lock for a moment (a backup, a `sqlite3` shell):
+    the job's commit waits for it (the JDBC driver's busy timeout) instead of failing the day."""
+    import sqlite3
+    import threading
+    import time
+
+    from llm_lakehouse.jobs.audit import write_audit
+
+    day = date(2026, 9, 21)
+    db = settings.catalog_uri.removeprefix("sqlite:///")
+    locked, released = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        conn = sqlite3.connect(db, isolation_level=None)
+        conn.execute("BEGIN EXCLUSIVE")
+        locked.set()
+        time.sleep(1.5)
+        conn.execute("COMMIT")
+        conn.close()
+        released.set()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert locked.wait(10)
+    write_audit(spark, settings, day, "test__locked", "bronze", [{"step": "*", "docs_in": 1}])
+    assert released.is_set()  # the commit went through only after the lock was released
+    holder.join()
+    rows = read_day(open_catalog(settings), "ops.run_audit", day, ("run_id",)).column("run_id").to_pylist()
+    assert rows == ["test__locked"]

@@ -1,7 +1,12 @@
 """Bronze: the day's landing files, one row per input record, into ``bronze.documents``.
 
 Files are read inside Spark tasks (one task per file at most), so a cluster reads landing data in
-parallel and the driver never holds it. Nothing is filtered here: bronze is the record of what arrived.
+parallel and the driver never holds it. Nothing is filtered here: bronze is the record of what arrived
+(``ingest.py`` says how hostile records and unreadable files are kept). Files no reader takes are listed in
+``ops.run_audit`` as ``skipped_file`` rows, one per file, with the reason.
+
+A nightly build replaces the whole day; ``lakehouse build --source DIR`` replaces only that source's
+partition of the day and leaves the other sources' rows as they were.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import pyarrow as pa
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from llm_lakehouse.ingest import list_files, read_file
+from llm_lakehouse.ingest import Listing, read_file, survey
 from llm_lakehouse.jobs.audit import Clock, write_audit
 from llm_lakehouse.jobs.common import read_day, replace_day, stamp
 from llm_lakehouse.settings import Settings
@@ -31,17 +36,17 @@ def _read_files(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
             yield from read_file(Source.model_validate_json(source_json), uri)
 
 
-def landing_files(spec: PipelineSpec, settings: Settings, day: date) -> list[tuple[Source, str]]:
-    root = str(settings.landing / day.isoformat())
-    return [(s, f) for s in spec.sources for f in list_files(root, s)]
+def landing_files(spec: PipelineSpec, settings: Settings, day: date) -> list[tuple[Source, Listing]]:
+    root = settings.landing / day.isoformat()
+    return [(s, survey(str(root / s.name), s)) for s in spec.sources]
 
 
-def dir_files(spec: PipelineSpec, input_dir: Path, source_name: str | None) -> list[tuple[Source, str]]:
-    """``lakehouse build --source DIR``: every ``*.jsonl`` in DIR as one ad-hoc source. Fails closed before
-    any file is read (and so before anything is written) when the source resolves to no PII policy."""
+def dir_files(spec: PipelineSpec, input_dir: Path, source_name: str | None) -> tuple[Source, Listing]:
+    """``lakehouse build --source DIR``: the JSON Lines files under DIR as one ad-hoc source. Fails closed
+    before any file is read (and so before anything is written) when the source resolves to no PII policy."""
     source = adhoc_source(input_dir, source_name)
     spec.require_pii_policy(source.name)
-    return [(source, str(p)) for p in sorted(input_dir.resolve().glob("*.jsonl"))]
+    return source, survey(str(input_dir.resolve()), source)
 
 
 def ingest_day(
@@ -54,19 +59,27 @@ def ingest_day(
     source_name: str | None = None,
 ) -> dict[str, Any]:
     clock = Clock()
-    files = dir_files(spec, input_dir, source_name) if input_dir else landing_files(spec, settings, day)
+    only = None
+    if input_dir:
+        adhoc, listing = dir_files(spec, input_dir, source_name)
+        listings = [(adhoc, listing)]
+        only = adhoc.name
+    else:
+        listings = landing_files(spec, settings, day)
+    files = [(s, uri) for s, listing in listings for uri in listing.files]
+    skipped = [(s.name, *entry) for s, listing in listings for entry in listing.skipped]
     tasks = spark.createDataFrame(
         [(s.model_dump_json(), uri) for s, uri in files], "source STRING, uri STRING"
     ).repartition(max(1, len(files)))
     rows = tasks.mapInArrow(_read_files, BRONZE.spark_schema(exclude=RUN_COLUMNS))
-    replace_day(stamp(rows, day, run_id), BRONZE, settings, day)
+    replace_day(stamp(rows, day, run_id), BRONZE, settings, day, source=only)
     counts = (
-        read_day(spark, BRONZE, settings, day)
+        read_day(spark, BRONZE, settings, day, source=only)
         .groupBy("source")
         .agg(
             F.count("*").alias("n"),
             F.sum(F.col("parse_error").isNotNull().cast("int")).alias("failed"),
-            F.sum(F.coalesce(F.octet_length("text"), F.length("raw"))).alias("bytes"),
+            F.sum("raw_length").alias("bytes"),
         )
         .collect()
     )
@@ -91,11 +104,26 @@ def ingest_day(
             "docs_dropped": 0,
             "bytes_in": sum(r["bytes"] or 0 for r in counts),
             "wall_s": clock.wall(),
-            "detail": {"files": len(files), "unparseable_kept_in_bronze": failed},
+            "detail": {
+                "files": len(files),
+                "unparseable_kept_in_bronze": failed,
+                "skipped_files": len(skipped),
+            },
         }
     )
+    # One row per file no reader took: nothing in the landing folder is passed over without a trace.
+    audit += [
+        {
+            "step": "skipped_file",
+            "reason": reason,
+            "docs_dropped": 0,
+            "bytes_in": size,
+            "detail": {"source": source, "file": uri},
+        }
+        for source, uri, reason, size in skipped
+    ]
     write_audit(spark, settings, day, run_id, "bronze", audit)
-    return {"files": len(files), "bronze": total, "by_source": by_source}
+    return {"files": len(files), "skipped_files": len(skipped), "bronze": total, "by_source": by_source}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from datetime import UTC, date, datetime
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -9,6 +10,11 @@ from pyspark.sql import functions as F
 
 from llm_lakehouse.settings import Settings
 from llm_lakehouse.tables import Table
+
+
+def only_source_arg(parser: argparse.ArgumentParser) -> None:
+    """``--only-source NAME``: the job replaces that source's rows of the day and no others."""
+    parser.add_argument("--only-source", help="replace only this source's rows of the day (ad-hoc builds)")
 
 
 def day_filter(day: date) -> Column:
@@ -25,31 +31,56 @@ def stamp(df: DataFrame, day: date, run_id: str) -> DataFrame:
     )
 
 
-def replace_day(df: DataFrame, table: Table, settings: Settings, day: date) -> None:
-    """Overwrites exactly the rows of ``day`` in one Iceberg commit.
+def of_source(table: Table, source: str) -> Column:
+    """Rows of ``table`` that belong to ``source``: by its ``source`` column, else by the source-qualified
+    ``doc_id`` (``<source>/<id>``) that every lakehouse table carries."""
+    if "source" in table.column_names:
+        return F.col("source") == F.lit(source)
+    return F.col("doc_id").startswith(f"{source}/")
+
+
+def replace_day(
+    df: DataFrame, table: Table, settings: Settings, day: date, source: str | None = None
+) -> None:
+    """Overwrites exactly the rows of ``day`` (of ``source`` only, when given) in one Iceberg commit.
 
     ``overwrite(dt == day)`` replaces the day even when ``df`` is empty (dynamic
-    ``overwritePartitions()`` would leave an emptied day's old rows in place). A job killed before the
-    commit leaves the table's previous snapshot as it was.
+    ``overwritePartitions()`` would leave an emptied day's old rows in place). With ``source``, the day's
+    other sources' rows are left as they were: a table partitioned by source overwrites that partition; any
+    other table gets the day's other rows carried over, unchanged, into the same commit. A job killed before
+    the commit leaves the table's previous snapshot as it was.
     """
-    replace_rows(df, table, settings, day)
+    if source is None or "source" in table.partition_by:
+        replace_rows(df, table, settings, day, None if source is None else of_source(table, source))
+        return
+    name = f"{settings.catalog_name}.{table.ident}"
+    stored = df.sparkSession.table(name)
+    kept = stored.where(day_filter(day) & ~of_source(table, source))
+    _aligned(df, table, stored).unionByName(kept).writeTo(name).overwrite(day_filter(day))
 
 
 def replace_rows(
     df: DataFrame, table: Table, settings: Settings, day: date, where: Column | None = None
 ) -> None:
-    """``replace_day`` limited to the rows of ``day`` that also match ``where`` (a partition column)."""
+    """``replace_day`` limited to the rows of ``day`` that also match ``where`` (on partition columns only:
+    Iceberg overwrites whole files)."""
     cond = day_filter(day) if where is None else day_filter(day) & where
     name = f"{settings.catalog_name}.{table.ident}"
-    # Columns of the stored table that this spec no longer produces (a pipe removed from the spec) are
-    # written as nulls: schema evolution only ever adds columns.
-    stored = df.sparkSession.table(name).schema
+    _aligned(df, table, df.sparkSession.table(name)).writeTo(name).overwrite(cond)
+
+
+def _aligned(df: DataFrame, table: Table, stored: DataFrame) -> DataFrame:
+    """``df`` in the stored table's column order. Columns of the stored table that this spec no longer
+    produces (a pipe removed from the spec) are written as nulls: schema evolution only ever adds columns."""
     cols = [
         F.col(f.name) if f.name in df.columns else F.lit(None).cast(f.dataType).alias(f.name)
-        for f in stored.fields
+        for f in stored.schema.fields
     ]
-    df.select(*table.column_names).select(*cols).writeTo(name).overwrite(cond)
+    return df.select(*table.column_names).select(*cols)
 
 
-def read_day(spark: SparkSession, table: Table, settings: Settings, day: date) -> DataFrame:
-    return spark.table(f"{settings.catalog_name}.{table.ident}").where(day_filter(day))
+def read_day(
+    spark: SparkSession, table: Table, settings: Settings, day: date, source: str | None = None
+) -> DataFrame:
+    rows = spark.table(f"{settings.catalog_name}.{table.ident}").where(day_filter(day))
+    return rows if source is None else rows.where(of_source(table, source))

@@ -1,13 +1,21 @@
 """Deduplication of one day's kept documents: exact and near (MinHash LSH), within the day and against history.
 
-What it drops, and which copy it keeps:
-- ``exact_duplicate``: same ``content_hash`` as a document kept on an earlier day, or as a smaller
-  ``doc_id`` of the same day (reruns and backfills pick the same survivor).
+What it drops, and which copy it keeps. **The published copy stays**: exactly one copy of a document stays
+across all published days, whatever order days are built in (out of order, old backfills, reruns):
+- ``exact_duplicate``: same ``content_hash`` as a document already published on any other day (earlier
+  *or later*: an old backfill built after a newer day keeps nothing the newer day holds), or as a smaller
+  ``doc_id`` among the documents this run publishes.
 - ``near_duplicate``: estimated Jaccard similarity of word shingles >= the minhash pipe's ``threshold``
-  with an earlier document: one of an earlier day, or a smaller ``doc_id`` of the same day (keep-first, as
+  with a published document of any other day, or with a smaller ``doc_id`` of this run (keep-first, as
   datatrove and NeMo Curator do, in one aggregation instead of iterative connected components).
-  ``duplicate_of`` names the earliest match; in a chain a~b~c where a and c differ, b and c are both
-  dropped (c's match b is itself dropped), which is what cluster-level dedup would do too.
+  ``duplicate_of`` names the match (published days first); in a chain a~b~c where a and c differ, b and c
+  are both dropped (c's match b is itself dropped), which is what cluster-level dedup would do too.
+
+"Published" is every index row the run does not replace: all other days, and, for a one-source build
+(``only_source``), the day's other sources too. A rerun of a day compares with the same published rows as
+its first run, so it keeps the same copies. Silver runs of different days are serialized by the pipeline
+(``depends_on_past``) and by the catalog lock on SQLite; two runs racing on a server catalog could each keep
+a copy the other has not published yet.
 
 History is probed through ``silver.dedup_index``: one row per kept document for its exact hash (band -1) and
 one per MinHash band, partitioned by ``bucket = key mod index_buckets`` and ``dt``. A day reads only the
@@ -84,17 +92,30 @@ def index_keys(docs: DataFrame, spec: PipelineSpec) -> DataFrame:
     return keys.withColumn("bucket", F.pmod("key", F.lit(spec.dedup.index_buckets)).cast("int"))
 
 
+def published(day: date, only_source: str | None = None) -> F.Column:
+    """Index rows a run of ``day`` (of ``only_source``) does not replace: the copies already published."""
+    other_days = F.col("dt") != _day(day)
+    return other_days if only_source is None else other_days | ~F.col("doc_id").startswith(f"{only_source}/")
+
+
 def _history_index(
-    spark: SparkSession, settings: Settings, keys: DataFrame, day: date, stats: dict[str, Any]
+    spark: SparkSession,
+    settings: Settings,
+    keys: DataFrame,
+    day: date,
+    only_source: str | None,
+    stats: dict[str, Any],
 ) -> DataFrame:
-    """Index rows of earlier days in the buckets this day's keys fall in (partition-pruned scan)."""
+    """Published index rows in the buckets this run's keys fall in (partition-pruned scan)."""
     buckets = sorted(r["bucket"] for r in keys.select("bucket").distinct().collect())
     name = f"{settings.catalog_name}.{DEDUP_INDEX.ident}"
-    # Files and rows the scan below reads, from Iceberg's metadata (no data file is opened for this).
+    # Files and rows the scan below reads, from Iceberg's metadata (no data file is opened for this). A
+    # one-source run also reads its own day's files (its other sources are published).
+    files_read = F.col("partition.dt") != _day(day) if only_source is None else F.lit(True)
     read = F.col("partition.bucket").isin(buckets) if buckets else F.lit(False)
     files = (
         spark.table(f"{name}.files")
-        .where(F.col("partition.dt") < _day(day))
+        .where(files_read)
         .agg(
             F.count("*").alias("files_total"),
             F.coalesce(F.sum("record_count"), F.lit(0)).alias("rows_total"),
@@ -112,19 +133,24 @@ def _history_index(
     )
     if not buckets:
         return spark.table(name).limit(0)
-    return spark.table(name).where((F.col("dt") < _day(day)) & F.col("bucket").isin(buckets))
+    return spark.table(name).where(published(day, only_source) & F.col("bucket").isin(buckets))
 
 
 def deduplicate(
-    spark: SparkSession, docs: DataFrame, spec: PipelineSpec, settings: Settings, day: date
+    spark: SparkSession,
+    docs: DataFrame,
+    spec: PipelineSpec,
+    settings: Settings,
+    day: date,
+    only_source: str | None = None,
 ) -> Dedup:
     stats: dict[str, Any] = {}
     docs = docs.withColumn("_node", F.concat(F.lit("1|"), "doc_id"))
     keys = index_keys(docs, spec).persist()
     history = spec.dedup.scope == "history"
-    hist = _history_index(spark, settings, keys, day, stats) if history else None
+    hist = _history_index(spark, settings, keys, day, only_source, stats) if history else None
 
-    # Exact: same content_hash earlier in history, else the smallest doc_id of the day wins.
+    # Exact: same content_hash already published, else the smallest doc_id of the run wins.
     exact_hist = (
         keys.where(F.col("band") == -1)
         .alias("k")
@@ -237,8 +263,8 @@ def _near(
         F.zip_with("minhash", "o_sig", lambda x, y: (x == y).cast("int")), F.lit(0), lambda acc, v: acc + v
     )
     scored = pairs.withColumn("sim", equal / F.lit(n_perm)).where(F.col("sim") >= threshold)
-    # Keep-first: a document is dropped when it matches an earlier one (any earlier day, or a smaller doc_id
-    # the same day). Same-day pairs have doc_id < other, so there the later document is ``other``.
+    # Keep-first: a document is dropped when it matches a published one (any other day), or a smaller doc_id
+    # of this run. Same-day pairs have doc_id < other, so there the later document is ``other``.
     later = scored.where(F.col("o_node").startswith("1|")).select(
         F.col("other").alias("doc_id"),
         F.col("_node").alias("match"),
@@ -248,7 +274,7 @@ def _near(
     earlier = scored.where(F.col("o_node").startswith("0|")).select(
         "doc_id", F.col("o_node").alias("match"), F.col("other").alias("match_id"), "sim"
     )
-    # Labels sort an earlier day's documents (0|<dt>|<doc_id>) before the day's own (1|<doc_id>).
+    # Labels sort published documents (0|<dt>|<doc_id>) before the run's own (1|<doc_id>).
     first = F.min(F.struct("match", "match_id", "sim"))
     dropped = (
         later.unionByName(earlier)

@@ -28,7 +28,8 @@ from pyspark.sql import functions as F
 from llm_lakehouse.chunking import EMBEDDING_COLUMNS, chunk_batches
 from llm_lakehouse.chunking import SCHEMA as CHUNK_SCHEMA
 from llm_lakehouse.jobs.audit import Clock, write_audit
-from llm_lakehouse.jobs.common import read_day, replace_day, stamp
+from llm_lakehouse.jobs.common import only_source_arg, read_day, replace_day, stamp
+from llm_lakehouse.jobs.publications import read_published
 from llm_lakehouse.pipes import build_pipe
 from llm_lakehouse.settings import Settings
 from llm_lakehouse.spec import Embedding, PipelineSpec
@@ -48,11 +49,11 @@ def _tokenize(params: dict[str, Any]):  # noqa: ANN202
 
 
 def _tokenize_day(
-    spark: SparkSession, spec: PipelineSpec, settings: Settings, day: date, run_id: str
+    spark: SparkSession, spec: PipelineSpec, settings: Settings, day: date, run_id: str, only: str | None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     clock = Clock()
     params = spec.tokenizer_params()
-    docs = read_day(spark, spec.silver_table(), settings, day).select(
+    docs = read_published(spark, spec.silver_table(), settings, day, only).select(
         "doc_id", "source", "content_hash", "text"
     )
     # Counted while written (observed metrics of the write's own tasks, each applied once): reading the
@@ -62,7 +63,9 @@ def _tokenize_day(
         written, F.count(F.lit(1)).alias("docs"), F.coalesce(F.sum("n_tokens"), F.lit(0)).alias("tokens")
     )
     name = spec.gold.tokenizer.name
-    replace_day(stamp(tokens.withColumn("tokenizer", F.lit(name)), day, run_id), GOLD_TRAINING, settings, day)
+    replace_day(
+        stamp(tokens.withColumn("tokenizer", F.lit(name)), day, run_id), GOLD_TRAINING, settings, day, only
+    )
     # An empty day (a scheduled run over a day nothing landed for) runs no task: nothing is observed.
     row = written.get
     n_docs, n_tokens = int(row.get("docs", 0)), int(row.get("tokens", 0))
@@ -113,7 +116,7 @@ def _previous(spark: SparkSession, settings: Settings, day: date, model: str) ->
 
 
 def _embed_day(
-    spark: SparkSession, spec: PipelineSpec, settings: Settings, day: date, run_id: str
+    spark: SparkSession, spec: PipelineSpec, settings: Settings, day: date, run_id: str, only: str | None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Chunks and embeds the day into ``gold.chunk_embeddings``; returns counts (new vs reused)."""
     from llm_lakehouse.embeddings import max_chunk_tokens
@@ -126,7 +129,7 @@ def _embed_day(
         raise ValueError(
             f"gold.rag.chunking.tokens: {size} exceeds what {cfg.model} embeds whole ({limit} tokens)"
         )
-    docs = read_day(spark, spec.silver_table(), settings, day).select("doc_id", "source", "text")
+    docs = read_published(spark, spec.silver_table(), settings, day, only).select("doc_id", "source", "text")
     schema = GOLD_CHUNKS.spark_schema(exclude=(*EMBEDDING_COLUMNS, *RUN_COLUMNS))
     chunks = docs.mapInArrow(lambda it: chunk_batches(it, cfg.model, size, overlap), schema).persist(
         StorageLevel.MEMORY_AND_DISK
@@ -152,13 +155,13 @@ def _embed_day(
         rows = chunks.join(vectors, "text_hash", "left").select(
             *CHUNK_SCHEMA.names, F.lit(cfg.model).alias("model"), dim.alias("dim"), "embedding"
         )
-        replace_day(stamp(rows, day, run_id), GOLD_CHUNKS, settings, day)
+        replace_day(stamp(rows, day, run_id), GOLD_CHUNKS, settings, day, only)
         embedded.unpersist()
         previous.unpersist()
     finally:
         chunks.unpersist()
     row = (
-        read_day(spark, GOLD_CHUNKS, settings, day)
+        read_day(spark, GOLD_CHUNKS, settings, day, only)
         .agg(
             F.count("*").alias("chunks"),
             F.countDistinct("doc_id").alias("docs"),
@@ -192,13 +195,15 @@ def build_day(
     day: date,
     run_id: str,
     rag: bool | None = None,
+    only_source: str | None = None,
 ) -> dict[str, Any]:
-    """The gold job: tokens, then (when ``gold.rag.enabled``) chunks and embeddings; one audit per run."""
+    """The gold job: tokens, then (when ``gold.rag.enabled``) chunks and embeddings; one audit per run.
+    With ``only_source``, only that source's rows of the day are rebuilt (``lakehouse build --source``)."""
     clock = Clock()
-    out, tokenized = _tokenize_day(spark, spec, settings, day, run_id)
+    out, tokenized = _tokenize_day(spark, spec, settings, day, run_id, only_source)
     steps = [tokenized]
     if spec.gold.rag.enabled if rag is None else rag:
-        counts, embedded = _embed_day(spark, spec, settings, day, run_id)
+        counts, embedded = _embed_day(spark, spec, settings, day, run_id, only_source)
         out |= counts
         steps.append(embedded)
     docs = out["gold_documents"]
@@ -217,6 +222,7 @@ def tokenize_day(
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     from llm_lakehouse.jobs.runner import run_job
 
-    return run_job(
-        "gold", lambda spark, spec, settings, a: build_day(spark, spec, settings, a.date, a.run_id), argv
-    )
+    def body(spark, spec, settings, a):  # noqa: ANN001, ANN202
+        return build_day(spark, spec, settings, a.date, a.run_id, only_source=a.only_source)
+
+    return run_job("gold", body, argv, only_source_arg)

@@ -1,4 +1,5 @@
-"""What every spark-submit entry point shares: arguments, the catalog lock, the session and the result line.
+"""What every spark-submit entry point shares: arguments, the day's lease, the catalog lock, the session and the
+result line.
 
 A job prints exactly one ``LAKEHOUSE_RESULT {json}`` line on success; ``lakehouse build`` reads it to show
 per-stage counts, and the Airflow task log shows it too.
@@ -70,20 +71,32 @@ def run_job(
     argv: list[str] | None = None,
     extra: Callable[[argparse.ArgumentParser], None] | None = None,
 ) -> dict[str, Any]:
-    """Entry point body: parse args, lock, start Spark, run ``body``, print the result line."""
+    """Entry point body: parse args, take the day's lease and the catalog lock, start Spark, run ``body``,
+    print the result line."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv, extra)
     spec = load_spec(args.spec)
     settings = Settings.from_env()
     from llm_lakehouse.jobs.session import ensure_tables, spark_session
     from llm_lakehouse.jobs.wap import write_audit_publish
+    from llm_lakehouse.leases import day_lease
     from llm_lakehouse.submit import STAGES
 
     started = time.monotonic()
     run = {"stage": stage, "date": args.date.isoformat(), "run_id": args.run_id}
-    with catalog_lock(settings):
+    # The lease first: a run waiting for its day must not hold the embedded catalog's lock meanwhile (the
+    # holder of the day may be queued on that lock), and every entry point takes them in this order.
+    with day_lease(settings, stage, args.date, args.run_id) as lease, catalog_lock(settings):
         spark = spark_session(settings, f"{spec.name}.{stage}")
         ensure_tables(spark, settings, spec)
+
+        def leased_body() -> dict[str, Any]:
+            out = body(spark, spec, settings, args)
+            # The body is the long part. Had the lease expired meanwhile (heartbeats failing past the TTL) and
+            # another run taken the day, this run must not go on to the gate and publish over it.
+            lease.check()
+            return out
+
         # Writes go to a branch; main moves only if the day passes the spec's quality rules (jobs/wap.py).
         try:
             result = write_audit_publish(
@@ -94,7 +107,7 @@ def run_job(
                 list(STAGES[stage][1]),
                 args.date,
                 args.run_id,
-                lambda: body(spark, spec, settings, args),
+                leased_body,
                 accept_warnings=args.accept_warnings,
             )
         except Exception as exc:

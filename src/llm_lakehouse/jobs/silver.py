@@ -4,7 +4,12 @@ The pipes run in one ``mapInArrow`` stage and only mark rows; the job then split
 rows: one text per ``doc_id`` and day (``duplicate_doc_id``), and exact and near-duplicates within the day
 and against all earlier days (``jobs/dedup.py``). Every bronze row ends in exactly one of silver or
 quarantine: ``bronze = silver + quarantine`` per day, duplicates included in quarantine. The run's
-accounting (per step and per reason, with timings) goes to ``ops.run_audit``.
+accounting (per step and per reason, with timings) goes to ``ops.run_audit``. Quarantine rows point to the
+bronze record (file, line, ``raw_hash``); unparseable bytes are kept in bronze only, the restricted layer.
+
+With ``only_source`` (``lakehouse build --source DIR``) the job refines that source's bronze rows of the day
+and replaces only its rows in every table; the day's other sources stay as they were and count as already
+published for deduplication.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from llm_lakehouse.jobs.audit import Clock, recorder, step_accumulator, step_rows, write_audit
-from llm_lakehouse.jobs.common import read_day, replace_day, stamp
+from llm_lakehouse.jobs.common import only_source_arg, read_day, replace_day, stamp
 from llm_lakehouse.jobs.dedup import EXACT, NEAR, deduplicate
+from llm_lakehouse.jobs.publications import read_published
 from llm_lakehouse.pipes import build_chain, pipe_columns, step_labels
 from llm_lakehouse.pipes.base import DROP_COLUMNS
 from llm_lakehouse.settings import Settings
@@ -38,7 +44,6 @@ IN_COLUMNS = (
     "source_file",
     "line_number",
     "raw_hash",
-    "raw",
     "parse_error",
 )
 CLASH = "duplicate_doc_id"
@@ -75,10 +80,11 @@ def mark_day(
     day: date,
     observe=None,  # noqa: ANN001
     on_canaries=None,  # noqa: ANN001
+    only_source: str | None = None,
 ) -> DataFrame:
     steps = json.dumps([{"pipe": p.pipe, "params": p.params} for p in spec.silver.pipes])
     columns = marked_columns(spec)
-    bronze = read_day(spark, BRONZE, settings, day).select(*IN_COLUMNS)
+    bronze = read_published(spark, BRONZE, settings, day, only_source).select(*IN_COLUMNS)
     schema = ", ".join(f"{n} {t}" for n, t in columns)
     return bronze.mapInArrow(_apply(steps, [n for n, _ in columns], observe, on_canaries), schema)
 
@@ -95,11 +101,16 @@ def _quarantined(rows: DataFrame, stage: str, reason: Column | str, detail: Colu
 
 
 def refine_day(
-    spark: SparkSession, spec: PipelineSpec, settings: Settings, day: date, run_id: str
+    spark: SparkSession,
+    spec: PipelineSpec,
+    settings: Settings,
+    day: date,
+    run_id: str,
+    only_source: str | None = None,
 ) -> dict[str, Any]:
     clock = Clock()
     acc, canaries = step_accumulator(spark), step_accumulator(spark)
-    marked = mark_day(spark, spec, settings, day, recorder(acc), recorder(canaries))
+    marked = mark_day(spark, spec, settings, day, recorder(acc), recorder(canaries), only_source)
     marked = marked.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         kept = marked.where(F.col("drop_reason").isNull())
@@ -114,7 +125,7 @@ def refine_day(
         ).withColumn("duplicate_of", F.col("doc_id"))
         unique = ranked.where(F.col("_rank") == 1).drop("_rank")
         dedup_clock = Clock()
-        dd = deduplicate(spark, unique, spec, settings, day)
+        dd = deduplicate(spark, unique, spec, settings, day, only_source)
         checked = dd.docs.persist(StorageLevel.MEMORY_AND_DISK)
         duplicates = _quarantined(
             checked.where(F.col("duplicate_of").isNotNull()),
@@ -133,20 +144,21 @@ def refine_day(
             .withColumnRenamed("drop_detail", "detail")
         )
         silver = checked.where(F.col("duplicate_of").isNull()).withColumn("n_chars", F.length("text"))
-        replace_day(stamp(quarantine, day, run_id), QUARANTINE, settings, day)
-        replace_day(stamp(silver, day, run_id), spec.silver_table(), settings, day)
+        only = only_source
+        replace_day(stamp(quarantine, day, run_id), QUARANTINE, settings, day, only)
+        replace_day(stamp(silver, day, run_id), spec.silver_table(), settings, day, only)
         # Index the documents silver now holds (written after silver: a rerun rewrites both).
         index = dd.index.join(silver.select("doc_id"), "doc_id")
-        replace_day(stamp(index, day, run_id), DEDUP_INDEX, settings, day)
+        replace_day(stamp(index, day, run_id), DEDUP_INDEX, settings, day, only)
         if "pii_counts" in silver.columns:
             # Written after silver's commit: by then the accumulator holds every batch's canary outcome.
             audit_rows = pii_audit(silver).unionByName(canary_rows(spark, canaries.value))
-            replace_day(stamp(audit_rows, day, run_id), PII_AUDIT, settings, day)
+            replace_day(stamp(audit_rows, day, run_id), PII_AUDIT, settings, day, only)
         dedup_wall = dedup_clock.wall()
         checked.unpersist()
     finally:
         marked.unpersist()
-    counts = day_counts(spark, spec, settings, day)
+    counts = day_counts(spark, spec, settings, day, only_source)
     audit = step_rows(step_labels([p.pipe for p in spec.silver.pipes]), acc.value)
     audit.append(
         {
@@ -201,22 +213,24 @@ def canary_rows(spark: SparkSession, totals: dict[tuple[str, str], list[float]])
     return spark.createDataFrame(rows, schema)
 
 
-def day_counts(spark: SparkSession, spec: PipelineSpec, settings: Settings, day: date) -> dict[str, Any]:
+def day_counts(
+    spark: SparkSession, spec: PipelineSpec, settings: Settings, day: date, only_source: str | None = None
+) -> dict[str, Any]:
+    quarantine = read_day(spark, QUARANTINE, settings, day, only_source)
     by_stage_reason = {
-        (r["stage"], r["reason"]): r["count"]
-        for r in read_day(spark, QUARANTINE, settings, day).groupBy("stage", "reason").count().collect()
+        (r["stage"], r["reason"]): r["count"] for r in quarantine.groupBy("stage", "reason").count().collect()
     }
     by_reason: dict[str, int] = {}
     for (_, reason), n in by_stage_reason.items():
         by_reason[reason] = by_reason.get(reason, 0) + n
     duplicates = by_reason.get(EXACT, 0) + by_reason.get(NEAR, 0)
     silver = (
-        read_day(spark, spec.silver_table(), settings, day)
+        read_day(spark, spec.silver_table(), settings, day, only_source)
         .agg(F.count("*").alias("n"), F.sum(F.octet_length("text")).alias("bytes"))
         .first()
     )
     return {
-        "bronze": read_day(spark, BRONZE, settings, day).count(),
+        "bronze": read_published(spark, BRONZE, settings, day, only_source).count(),
         "silver": silver["n"],
         "silver_bytes": int(silver["bytes"] or 0),
         "quarantine": sum(by_reason.values()) - duplicates,
@@ -230,6 +244,7 @@ def day_counts(spark: SparkSession, spec: PipelineSpec, settings: Settings, day:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     from llm_lakehouse.jobs.runner import run_job
 
-    return run_job(
-        "silver", lambda spark, spec, settings, a: refine_day(spark, spec, settings, a.date, a.run_id), argv
-    )
+    def body(spark, spec, settings, a):  # noqa: ANN001, ANN202
+        return refine_day(spark, spec, settings, a.date, a.run_id, a.only_source)
+
+    return run_job("silver", body, argv, only_source_arg)

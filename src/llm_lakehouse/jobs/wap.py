@@ -12,11 +12,17 @@ then does ``main`` (what every consumer reads) move.
   snapshots); if main moved meanwhile (a concurrent writer on another day), the day is copied from the
   branch to main in one overwrite instead. The branches are then dropped.
 
+- **Record**: once every table has moved, one append to ``ops.publications`` (``jobs/publications.py``)
+  records each of the stage's tables' snapshots: the day's commit point (a ``started`` row, written before
+  the job's first write, pins the state before it). Iceberg has no multi-table commit on the SQL catalogs,
+  so readers resolve a day's tables through those rows: a job killed between two fast-forwards (or before
+  the record) leaves readers on the day's state before it, consistent, and its retry rewrites and
+  republishes everything.
+
 On a failed gate nothing is published: main keeps its snapshot, the branches stay for
 ``quality.keep_failed_branches_days`` (``SELECT ... FROM t VERSION AS OF '<branch>'``) and are dropped by a
 later job on the table, and the job raises ``QualityGateFailed`` naming every failed expectation and its
-observed value. Iceberg has no multi-table commit here: a job killed between two fast-forwards leaves one
-table published and the other not; its retry rewrites and republishes both.
+observed value.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
+from llm_lakehouse import faults
+from llm_lakehouse.jobs import publications
 from llm_lakehouse.jobs.common import day_filter, stamp
 from llm_lakehouse.quality.gate import Outcome, check_table, to_json
 from llm_lakehouse.quality.report import data_docs_index, report_path, safe_run_id
@@ -203,9 +211,15 @@ def write_audit_publish(
     accept_warnings: bool = False,
 ) -> dict[str, Any]:
     """Runs ``body`` (the job's writes) on a branch, gates each of ``tables``, publishes or raises."""
-    tables = [t for t in tables if TABLES[t].wap]
+    stage_tables, tables = list(tables), [t for t in tables if TABLES[t].wap]
+    if stage_tables:
+        # Readers stay on the day's state before this run until its published row (jobs/publications.py).
+        publications.record(spark, settings, stage, day, run_id, stage_tables, "started")
     if spec.quality.publish == "direct" or not tables:
-        return body()
+        result = body()
+        if stage_tables:
+            publications.record(spark, settings, stage, day, run_id, stage_tables)
+        return result
     expire_branches(spark, spec, settings, tables)
     branch = new_branch(spark, settings, stage, run_id, tables)
     log.info("write-audit-publish: %s writes %s to branch %s", stage, ", ".join(tables), branch)
@@ -251,6 +265,13 @@ def write_audit_publish(
         message = _message(stage, day, branch, gate, settings, written)
         path.write_text(json.dumps(report | {"message": message}, indent=2))
         raise QualityGateFailed(message)
-    published = {t: publish(spark, settings, t, branch, day) for t in written}
+    faults.point("publish:start")
+    published = {}
+    for t in written:
+        published[t] = publish(spark, settings, t, branch, day)
+        faults.point(f"publish:moved:{t}")
+    # The commit point: until this append, readers see the day's previous publication.
+    publications.record(spark, settings, stage, day, run_id, stage_tables)
+    faults.point("publish:recorded")
     path.write_text(json.dumps(report | {"published": published}, indent=2))
     return result | {"quality": gate.summary() | {"branch": branch, "published": published}}
