@@ -76,13 +76,30 @@ def dag_kwargs(spec: PipelineSpec) -> dict[str, Any]:
                 "(this run only). Blocking checks can't be skipped: change the spec.",
             )
         },
-        "default_args": {
-            "owner": spec.owner,
-            "retries": spec.retries,
-            "retry_delay": timedelta(minutes=spec.retry_delay_minutes),
-            "retry_exponential_backoff": True,
-            "max_retry_delay": timedelta(minutes=30),
-        },
+        "default_args": default_args(spec),
+    }
+
+
+def default_args(spec: PipelineSpec) -> dict[str, Any]:
+    """Owner and retries of every task of the spec's DAGs."""
+    return {
+        "owner": spec.owner,
+        "retries": spec.retries,
+        "retry_delay": timedelta(minutes=spec.retry_delay_minutes),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=30),
+    }
+
+
+def submit_kwargs(spec: PipelineSpec, settings: Settings) -> dict[str, Any]:
+    """What every spark-submit task of the spec shares: connection, jars, memory, environment, pool."""
+    return {
+        "conn_id": "spark_default",
+        "jars": ",".join(str(j) for j in settings.jars()),
+        "driver_memory": spec.spark.driver_memory,
+        "executor_memory": spec.spark.executor_memory,
+        "env_vars": settings.spark_env(),
+        "pool": spec.spark.pool,
     }
 
 
@@ -95,7 +112,6 @@ def spark_task(spec: PipelineSpec, stage: str, settings: Settings | None = None)
     gpu = spec.spark.wants_gpu(stage)
     return LakehouseSparkSubmitOperator(
         task_id=stage,
-        conn_id="spark_default",
         application=application(stage),
         application_args=application_args(
             spec, DAY, RUN_ID, ["--accept-warnings", f"{{{{ params.{ACCEPT_WARNINGS} }}}}"]
@@ -103,11 +119,6 @@ def spark_task(spec: PipelineSpec, stage: str, settings: Settings | None = None)
         name=f"{spec.name}.{stage}",
         # conf is a templated field, shown as the task's Rendered Template: submit_conf holds no secret.
         conf=settings.submit_conf() | (settings.gpu_conf() if gpu else {}),
-        jars=",".join(str(j) for j in settings.jars()),
-        driver_memory=spec.spark.driver_memory,
-        executor_memory=spec.spark.executor_memory,
-        env_vars=settings.spark_env(),
-        pool=spec.spark.pool,
         queue=queue(spec, stage),
         # Silver dedups against every earlier day: day D must see day D-1's silver first, also in
         # backfills that run several days at once.
@@ -116,6 +127,7 @@ def spark_task(spec: PipelineSpec, stage: str, settings: Settings | None = None)
         # The tables it reads: the DataHub plugin rewrites a task's inputs from its inlets.
         inlets=[asset(settings, t) for t in stage_io(spec, stage)[0] if t in TABLES],
         doc_md=f"Runs `spark_jobs/{STAGES[stage][0]}` for the run's logical day; writes {', '.join(STAGES[stage][1])}.",
+        **submit_kwargs(spec, settings),
     )
 
 
@@ -145,13 +157,7 @@ Iceberg maintenance of every lakehouse table, from `{spec.path}` (`maintenance:`
 branches keep theirs), remove orphan files older than {m.orphan_min_age_hours:g} hours. Files and bytes removed
 per table: `ops.run_audit`, job `maintenance`, the run's day. Same as `lakehouse maintain`.
 """,
-        "default_args": {
-            "owner": spec.owner,
-            "retries": spec.retries,
-            "retry_delay": timedelta(minutes=spec.retry_delay_minutes),
-            "retry_exponential_backoff": True,
-            "max_retry_delay": timedelta(minutes=30),
-        },
+        "default_args": default_args(spec),
     }
 
 
@@ -161,18 +167,13 @@ def maintenance_task(spec: PipelineSpec, settings: Settings | None = None) -> Sp
     settings = settings or Settings.from_env()
     return SparkSubmitOperator(
         task_id="maintenance",
-        conn_id="spark_default",
         application=application("maintenance"),
         application_args=application_args(spec, RUN_DAY, RUN_ID),
         name=f"{spec.name}.maintenance",
         conf=settings.submit_conf(),
-        jars=",".join(str(j) for j in settings.jars()),
-        driver_memory=spec.spark.driver_memory,
-        executor_memory=spec.spark.executor_memory,
-        env_vars=settings.spark_env(),
-        pool=spec.spark.pool,
         queue=DEFAULT_QUEUE,
         doc_md=f"Runs `spark_jobs/{JOBS['maintenance']}`: compaction, manifests, snapshot expiry, orphan files.",
+        **submit_kwargs(spec, settings),
     )
 
 

@@ -137,7 +137,10 @@ def record_row(source: Source, obj: Any, raw: bytes, file: str, line: int) -> di
                 used.add("content_type")
             rest = {k: v for k, v in obj.items() if k not in used}
             metadata = json.dumps(rest, sort_keys=True, ensure_ascii=False, default=str)
-            if _has_lone_surrogate(text, str(rid), metadata):
+            # Only a \uD8xx-\uDFxx escape can put a surrogate into a decoded string: the byte search spares
+            # every other record a full re-encode of its text.
+            escaped = b"\\ud" in raw or b"\\uD" in raw
+            if escaped and _has_lone_surrogate(text, str(rid), metadata):
                 error = "lone_surrogate"
             else:
                 row["record_id"] = str(rid)
@@ -232,9 +235,13 @@ def _filesystem(uri: str) -> tuple[pafs.FileSystem, str]:
     return pafs.FileSystem.from_uri(uri) if "://" in uri else (pafs.LocalFileSystem(), uri)
 
 
+def _codec(uri: str) -> str | None:
+    """The compression of a JSON Lines file, from its last suffix; None when plain."""
+    return CODECS.get(PurePosixPath(uri.lower()).suffix)
+
+
 def _kind(source: Source, uri: str) -> str:
-    suffix = PurePosixPath(uri.lower()).suffix
-    return CODECS.get(suffix, source.format)
+    return _codec(uri) or source.format
 
 
 def _records(source: Source, uri: str) -> Iterator[dict[str, Any]]:
@@ -243,7 +250,7 @@ def _records(source: Source, uri: str) -> Iterator[dict[str, Any]]:
         with fs.open_input_file(path) as f:
             yield from parquet_rows(source, f, uri)
         return
-    codec = CODECS.get(PurePosixPath(path.lower()).suffix)
+    codec = _codec(path)
     # compression=None: Arrow would otherwise decompress by extension itself, silently past a truncation.
     with fs.open_input_stream(path, compression=None) as f:
         if codec == "gzip":

@@ -144,16 +144,15 @@ def refine_day(
             .withColumnRenamed("drop_detail", "detail")
         )
         silver = checked.where(F.col("duplicate_of").isNull()).withColumn("n_chars", F.length("text"))
-        only = only_source
-        replace_day(stamp(quarantine, day, run_id), QUARANTINE, settings, day, only)
-        replace_day(stamp(silver, day, run_id), spec.silver_table(), settings, day, only)
+        replace_day(stamp(quarantine, day, run_id), QUARANTINE, settings, day, only_source)
+        replace_day(stamp(silver, day, run_id), spec.silver_table(), settings, day, only_source)
         # Index the documents silver now holds (written after silver: a rerun rewrites both).
         index = dd.index.join(silver.select("doc_id"), "doc_id")
-        replace_day(stamp(index, day, run_id), DEDUP_INDEX, settings, day, only)
+        replace_day(stamp(index, day, run_id), DEDUP_INDEX, settings, day, only_source)
         if "pii_counts" in silver.columns:
             # Written after silver's commit: by then the accumulator holds every batch's canary outcome.
             audit_rows = pii_audit(silver).unionByName(canary_rows(spark, canaries.value))
-            replace_day(stamp(audit_rows, day, run_id), PII_AUDIT, settings, day, only)
+            replace_day(stamp(audit_rows, day, run_id), PII_AUDIT, settings, day, only_source)
         dedup_wall = dedup_clock.wall()
         checked.unpersist()
     finally:
