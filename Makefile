@@ -18,10 +18,10 @@ stop:             ## stop everything `make run` started
 test: test-jobs test-airflow   ## the whole suite (the README's test command; .ci/run calls it)
 
 test-jobs:        ## pipes, ingest, Spark + Iceberg jobs, CLI (jobs env)
-	$(JOBS)/python -m pytest tests/jobs
+	$(JOBS)/python -m pytest --durations=15 tests/jobs
 
 test-airflow:     ## DAG import, dag.test(), standalone end to end, browser (Airflow env)
-	PATH="$(CURDIR)/$(JOBS):$$PATH" $(AIRFLOW)/python -m pytest tests/airflow
+	PATH="$(CURDIR)/$(JOBS):$$PATH" $(AIRFLOW)/python -m pytest --durations=15 tests/airflow
 
 lint:
 	$(JOBS)/ruff check src dags spark_jobs tests bench scripts plugins

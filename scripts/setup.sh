@@ -52,6 +52,11 @@ for env in jobs airflow; do
   [ "$env" = jobs ] && install_torch ".venvs/$env/bin/python"
   uv pip install -q -p ".venvs/$env/bin/python" -r "requirements/$env.txt"
   uv pip install -q -p ".venvs/$env/bin/python" --no-deps -e .
+  # Bytecode now, once: with PYTHONDONTWRITEBYTECODE set (as on these machines) nothing caches it later,
+  # and every spark-submit driver, Python worker and Airflow task process would compile the whole of
+  # great_expectations, Airflow and pyarrow again (~20 s of a small day's silver job). compileall skips what
+  # is current; the few files written for other Python versions fail to compile and are never imported.
+  ".venvs/$env/bin/python" -m compileall -q -j 0 ".venvs/$env/lib" src >/dev/null || true
 done
 # Helm's own lint/template engine for the chart tests (tests/jobs/test_deploy_files.py). helm-sdkpy declares
 # Python >= 3.12 but its wheel is a Go library plus ctypes glue that runs on 3.11; it has no dependencies.

@@ -27,6 +27,16 @@ from typing import Any
 from llm_lakehouse.settings import REPO_ROOT, Settings, jobs_bin
 
 log = logging.getLogger(__name__)
+
+
+class ApiError(RuntimeError):
+    """An Airflow REST call answered with an HTTP error (``status``), after any 503 retries."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 DAG_ID = "corpus_nightly"
 USER, PASSWORD = "admin", "admin"
 TERMINAL = {"success", "failed"}
@@ -177,12 +187,12 @@ class Airflow:
                     time.sleep(pause)
                     pause = min(pause * 2, 15)
                     continue
-                raise RuntimeError(f"{method} {path} -> {exc.code}: {detail}") from None
+                raise ApiError(exc.code, f"{method} {path} -> {exc.code}: {detail}") from None
 
     def ensure_pool(self, name: str, slots: int = 1) -> None:
         try:
             self.api("PATCH", f"/api/v2/pools/{name}", {"name": name, "slots": slots})
-        except RuntimeError:
+        except ApiError:
             self.api(
                 "POST",
                 "/api/v2/pools",
@@ -194,7 +204,7 @@ class Airflow:
         while time.monotonic() < deadline:
             try:
                 return self.api("GET", f"/api/v2/dags/{dag_id}")
-            except RuntimeError:
+            except ApiError:
                 time.sleep(2)
         errors = self.api("GET", "/api/v2/importErrors")
         raise TimeoutError(f"DAG {dag_id} not parsed after {timeout}s; import errors: {errors}")
@@ -219,30 +229,57 @@ class Airflow:
         return run_id
 
     def backfill(
-        self, first: date, last: date, dag_id: str = DAG_ID, reprocess: str = "completed"
+        self,
+        first: date,
+        last: date,
+        dag_id: str = DAG_ID,
+        reprocess: str = "completed",
+        timeout: float = 300,
     ) -> dict[str, Any]:
-        return self.api(
-            "POST",
-            "/api/v2/backfills",
-            {
-                "dag_id": dag_id,
-                "from_date": interval(first)["logical_date"],
-                "to_date": interval(last)["logical_date"],
-                "max_active_runs": 2,
-                "reprocess_behavior": reprocess,
-            },
-        )
+        """Creates a backfill of ``first``..``last`` (what the UI's Run Backfill does).
+
+        Airflow takes one active backfill per DAG (409 otherwise). On SQLite a 503 can leave one behind
+        with no runs: Airflow commits the backfill before creating its runs, and its clean-up can hit the
+        same lock; the scheduler completes such an orphan after two minutes. So a 409 returns the active
+        backfill when it is this one (same range, its runs exist), and otherwise waits for the DAG's
+        backfills to complete and asks again."""
+        lo, hi = interval(first)["logical_date"], interval(last)["logical_date"]
+        body = {
+            "dag_id": dag_id,
+            "from_date": lo,
+            "to_date": hi,
+            "max_active_runs": 2,
+            "reprocess_behavior": reprocess,
+        }
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.api("POST", "/api/v2/backfills", body)
+            except ApiError as exc:
+                if exc.status != 409 or time.monotonic() > deadline:
+                    raise
+            days = (last - first).days + 1
+            for b in self.active_backfills(dag_id):
+                same = (b["from_date"][:10], b["to_date"][:10]) == (lo[:10], hi[:10])
+                runs = [r for r in self.runs_for(first, last, dag_id) if r["run_type"] == "backfill"]
+                if same and len(runs) == days:
+                    log.info("backfill %s of %s..%s was created by an earlier attempt", b["id"], first, last)
+                    return b
+            self.wait_backfills(dag_id, timeout=max(1.0, deadline - time.monotonic()))
+
+    def active_backfills(self, dag_id: str = DAG_ID) -> list[dict[str, Any]]:
+        return [
+            b
+            for b in self.api("GET", f"/api/v2/backfills?dag_id={dag_id}")["backfills"]
+            if not b.get("completed_at")
+        ]
 
     def wait_backfills(self, dag_id: str = DAG_ID, timeout: float = 300) -> None:
         """Waits until the scheduler has marked every backfill of the DAG complete (its runs finishing is not
         enough: Airflow takes one active backfill per DAG and the UI disables Run Backfill until then)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            active = [
-                b["id"]
-                for b in self.api("GET", f"/api/v2/backfills?dag_id={dag_id}")["backfills"]
-                if not b.get("completed_at")
-            ]
+            active = [b["id"] for b in self.active_backfills(dag_id)]
             if not active:
                 return
             time.sleep(3)

@@ -1,0 +1,84 @@
+"""The REST client's backfill creation against Airflow's answers on SQLite (scripted: the lock race that
+leaves an orphan backfill cannot be produced on demand by a real standalone)."""
+
+from __future__ import annotations
+
+import io
+import urllib.error
+from datetime import date
+from typing import Any
+
+import pytest
+
+from llm_lakehouse import standalone
+from llm_lakehouse.standalone import Airflow, ApiError, interval
+
+FIRST, LAST = date(2026, 10, 1), date(2026, 10, 2)
+RANGE = {"from_date": interval(FIRST)["logical_date"], "to_date": interval(LAST)["logical_date"]}
+
+
+def http_error(code: int, detail: str) -> urllib.error.HTTPError:
+    return urllib.error.HTTPError("http://x", code, detail, {}, io.BytesIO(detail.encode()))  # type: ignore[arg-type]
+
+
+class Scripted:
+    """Airflow's backfill endpoints: ``backfills`` is what GET lists, ``posts`` the answers to POST in turn."""
+
+    def __init__(self, posts: list[Any], backfills: list[list[dict]], runs: list[dict]) -> None:
+        self.posts, self.backfills, self.runs, self.calls = posts, backfills, runs, []
+
+    def __call__(self, method: str, path: str, body: Any = None, auth: bool = True) -> Any:
+        self.calls.append((method, path.split("?")[0]))
+        if method == "POST":
+            answer = self.posts.pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+        if path.startswith("/api/v2/backfills"):
+            return {"backfills": self.backfills.pop(0) if len(self.backfills) > 1 else self.backfills[0]}
+        return {"dag_runs": self.runs}
+
+
+@pytest.fixture
+def af(monkeypatch, tmp_path) -> Airflow:
+    monkeypatch.setattr(standalone.time, "sleep", lambda s: None)
+    return Airflow(tmp_path, 1)
+
+
+def test_an_orphan_left_by_a_503_is_waited_out_then_the_backfill_is_created(af, monkeypatch):
+    orphan = {"id": 1, **RANGE, "completed_at": None}
+    created = {"id": 2, **RANGE, "completed_at": None}
+    script = Scripted(
+        posts=[http_error(503, "Database is locked"), http_error(409, "already a running backfill"), created],
+        # listed by the 409 check, twice while waiting, then the scheduler completed it
+        backfills=[[orphan], [orphan], [orphan], [{**orphan, "completed_at": "2026-12-03T00:00:00Z"}]],
+        runs=[],  # the orphan has no runs
+    )
+    monkeypatch.setattr(af, "_request", script)
+    assert af.backfill(FIRST, LAST) == created
+    assert [c for c in script.calls if c[0] == "POST"] == [("POST", "/api/v2/backfills")] * 3
+
+
+def test_a_backfill_an_earlier_attempt_created_is_returned_not_created_again(af, monkeypatch):
+    mine = {"id": 7, **RANGE, "completed_at": None}
+    runs = [{"run_type": "backfill", "logical_date": interval(d)["logical_date"]} for d in (FIRST, LAST)]
+    script = Scripted(posts=[http_error(409, "already a running backfill")], backfills=[[mine]], runs=runs)
+    monkeypatch.setattr(af, "_request", script)
+    assert af.backfill(FIRST, LAST) == mine
+    assert sum(1 for c in script.calls if c[0] == "POST") == 1
+
+
+def test_other_errors_and_a_conflict_that_outlasts_the_timeout_are_raised(af, monkeypatch):
+    monkeypatch.setattr(af, "_request", Scripted([http_error(400, "bad range")], [[]], []))
+    with pytest.raises(ApiError) as err:
+        af.backfill(FIRST, LAST)
+    assert err.value.status == 400
+    other = {
+        "id": 3,
+        "from_date": "2026-09-01T02:00:00Z",
+        "to_date": "2026-09-02T02:00:00Z",
+        "completed_at": None,
+    }
+    monkeypatch.setattr(af, "_request", Scripted([http_error(409, "running")] * 50, [[other]], []))
+    with pytest.raises((ApiError, TimeoutError)):
+        af.backfill(FIRST, LAST, timeout=0.5)
