@@ -98,6 +98,25 @@ def _latest_row(
     return sid, latest["state"]
 
 
+def pinned_snapshots(catalog: SqlCatalog) -> dict[str, dict[date, int]]:
+    """table -> {day: snapshot id} for the days whose latest ``ops.publications`` row is ``started``: a run
+    in flight, killed or blocked by its gate. Readers of those days read that snapshot until a run of the day
+    publishes, so table maintenance must not expire it."""
+    try:
+        pubs = catalog.load_table(PUBLICATIONS.ident)
+    except NoSuchTableError:
+        return {}
+    rows = pubs.scan(selected_fields=("table_name", "dt", "snapshot_id", "state", "processed_at")).to_arrow()
+    latest: dict[tuple[str, date], dict[str, Any]] = {}
+    for r in rows.sort_by([("processed_at", "ascending")]).to_pylist():
+        latest[(r["table_name"], r["dt"])] = r
+    pins: dict[str, dict[date, int]] = {}
+    for (ident, day), r in latest.items():
+        if r["state"] == "started" and r["snapshot_id"] is not None:
+            pins.setdefault(ident, {})[day] = r["snapshot_id"]
+    return pins
+
+
 def existing(catalog: SqlCatalog) -> set[str]:
     return {".".join(t) for ns in catalog.list_namespaces() for t in catalog.list_tables(ns)}
 

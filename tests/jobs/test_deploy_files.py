@@ -24,6 +24,7 @@ import jsonschema
 import pytest
 import yaml
 
+from llm_lakehouse.leases import LeaseConfig
 from llm_lakehouse.settings import (
     ICEBERG_AWS_JAR,
     ICEBERG_JAR,
@@ -129,8 +130,9 @@ def env_example() -> dict[str, str]:
 
 
 def settings_vars() -> set[str]:
-    """The LAKEHOUSE_* variables settings.py reads."""
-    source = (REPO_ROOT / "src" / "llm_lakehouse" / "settings.py").read_text()
+    """The LAKEHOUSE_* variables settings.py (and leases.py, for the day leases) reads."""
+    package = REPO_ROOT / "src" / "llm_lakehouse"
+    source = (package / "settings.py").read_text() + (package / "leases.py").read_text()
     return set(re.findall(r'"(LAKEHOUSE_[A-Z0-9_]+)"', source))
 
 
@@ -601,6 +603,10 @@ def test_chart_env_is_what_settings_reads(values: dict) -> None:
         }
     )
     assert settings.catalog_kind == "rest" and settings.uses_s3
+    # Several worker pods: the day leases in PostgreSQL, not the SQLite file on the shared volume.
+    assert "LAKEHOUSE_LEASE_DB_URI" in keys
+    leases = LeaseConfig.from_settings(settings, {"LAKEHOUSE_LEASE_DB_URI": lake["leases"]["dbUri"]})
+    assert leases.uri == lake["leases"]["dbUri"] and leases.uri.startswith("postgresql://")
 
 
 def test_gpu_work_lands_on_the_gpu_pool_with_gpu_limits(values: dict) -> None:
@@ -650,6 +656,12 @@ def test_values_repeated_for_the_airflow_subchart_agree(values: dict) -> None:
         assert {"envName": key, "secretName": lake["s3"]["existingSecret"], "secretKey": key} in airflow[
             "secret"
         ]
+    leases = {
+        "envName": "PGPASSWORD",
+        "secretName": lake["leases"]["passwordSecret"],
+        "secretKey": "PGPASSWORD",
+    }
+    assert leases in airflow["secret"]
     helpers = (CHART / "templates" / "_helpers.tpl").read_text()
     for suffix in ("-lakehouse-env", "-lakehouse-spark-conf"):
         assert f'"%s{suffix}" .Release.Name' in helpers

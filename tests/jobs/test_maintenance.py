@@ -21,6 +21,7 @@ import pytest
 
 from llm_lakehouse import dataset
 from llm_lakehouse.catalog import load, open_catalog, read_day
+from llm_lakehouse.jobs import publications
 from llm_lakehouse.jobs.bronze import ingest_day
 from llm_lakehouse.jobs.common import stamp
 from llm_lakehouse.jobs.gold import tokenize_day
@@ -233,6 +234,34 @@ def test_a_second_run_removes_no_data(spark, spec, lake, maintained):
     assert compacted["snapshots_expired"] == 1
     assert compacted["procedures"]["expire_snapshots"][0]["deleted_data_files_count"] == 0
     assert _data_files(spark, QUALITY_RESULTS.ident) == 1
+
+
+def test_a_snapshot_an_unpublished_day_pins_stays_until_the_day_publishes(spark, spec, lake, maintained):
+    """A silver run killed after its writes reached main, before its ``published`` row: readers of the day
+    stay on the snapshot its ``started`` row pinned, so maintenance keeps that snapshot until a run of the day
+    publishes."""
+    before = _head(spark, SILVER)
+    publications.record(spark, lake, "silver", DAY, "killed", [SILVER], "started")
+    refine_day(spark, spec, lake, DAY, "killed")
+    assert _head(spark, SILVER) != before
+
+    first_audit = DAY + timedelta(days=2)
+    maintain(spark, spec, lake, first_audit, "maintenance_pinned", zero_retention(spec), tables=[SILVER])
+    assert before in _snapshots(spark, SILVER)
+    read = read_day(open_catalog(lake), SILVER, DAY, ("run_id",))
+    assert set(read.column("run_id").to_pylist()) == {"first"}
+    rows = read_day(open_catalog(lake), "ops.run_audit", first_audit).to_pylist()
+    detail = next(json.loads(r["detail"]) for r in rows if r["step"] == SILVER)
+    assert detail["kept_for_days"] == {DAY.isoformat(): before}
+
+    # The retry publishes the day: the pin is gone and the next run expires the snapshot.
+    publications.record(spark, lake, "silver", DAY, "retry", [SILVER])
+    maintain(
+        spark, spec, lake, DAY + timedelta(days=3), "maintenance_unpinned", zero_retention(spec), [SILVER]
+    )
+    assert _snapshots(spark, SILVER) == {_head(spark, SILVER)}
+    read = read_day(open_catalog(lake), SILVER, DAY, ("run_id",))
+    assert set(read.column("run_id").to_pylist()) == {"killed"}
 
 
 def test_the_cli_and_airflow_submit_the_maintenance_entry_point(spec, settings):

@@ -80,6 +80,8 @@ Secret environment of every pod that runs Spark or pyiceberg: the S3 keys, read 
   valueFrom: {secretKeyRef: {name: {{ .Values.lakehouse.s3.existingSecret }}, key: AWS_ACCESS_KEY_ID}}
 - name: AWS_SECRET_ACCESS_KEY
   valueFrom: {secretKeyRef: {name: {{ .Values.lakehouse.s3.existingSecret }}, key: AWS_SECRET_ACCESS_KEY}}
+- name: PGPASSWORD
+  valueFrom: {secretKeyRef: {name: {{ .Values.lakehouse.leases.passwordSecret }}, key: PGPASSWORD}}
 {{- with .Values.lakehouse.datahub.tokenSecret }}
 - name: DATAHUB_GMS_TOKEN
   valueFrom: {secretKeyRef: {name: {{ . }}, key: token}}

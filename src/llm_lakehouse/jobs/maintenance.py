@@ -9,7 +9,10 @@ Each lakehouse table (``tables.ALL_TABLES``) gets Iceberg's Spark procedures, in
    ``retain_last``, and deletes the files only they referenced. Rows a rerun replaced are then no longer
    readable by time travel. Snapshots a tag or branch points at stay, whatever their age: a dataset
    version's tag ``dataset_<name>`` (dataset.py) and a write-audit-publish branch (jobs/wap.py; a failed
-   gate's branch is dropped here once its own ``RETAIN`` age has passed);
+   gate's branch is dropped here once its own ``RETAIN`` age has passed). So does a snapshot that a day's
+   ``started`` row in ``ops.publications`` pins (a run killed or blocked before publishing,
+   jobs/publications.py): the cut-off moves back to it, since readers of that day read it until a run of
+   the day publishes, and the audit names the day;
 4. ``remove_orphan_files``: deletes files in the table's folder that no snapshot references and that are
    older than ``orphan_min_age_hours`` (leftovers of killed jobs).
 
@@ -40,6 +43,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from llm_lakehouse.catalog import load, open_catalog, pinned_snapshots
 from llm_lakehouse.jobs.audit import Clock, write_audit
 from llm_lakehouse.settings import Settings
 from llm_lakehouse.spec import PipelineSpec, load_spec
@@ -141,13 +145,49 @@ def _sum(rows: list[dict[str, Any]], key: str) -> int:
     return sum(int(r.get(key) or 0) for r in rows)
 
 
-def maintain_table(spark: SparkSession, settings: Settings, ident: str, policy: Policy) -> dict[str, Any]:
-    """Runs the four procedures on one table; returns their outputs and what was removed."""
+def _expiry_cutoff(
+    settings: Settings, ident: str, policy: Policy, pins: dict[date, int]
+) -> tuple[datetime, dict[str, int]]:
+    """The policy's cut-off, moved back to the oldest snapshot an unpublished day pins (expiry removes only
+    snapshots strictly older than it); and those days, for the audit."""
+    cutoff, kept = policy.expire_before, {}
+    if pins:
+        table = load(open_catalog(settings), ident)
+        for day, sid in sorted(pins.items()):
+            snapshot = table.snapshot_by_id(sid)
+            if snapshot is None:  # expired before this rule existed: nothing left to keep
+                continue
+            kept[day.isoformat()] = sid
+            cutoff = min(
+                cutoff, datetime.fromtimestamp(snapshot.timestamp_ms / 1000, UTC).replace(tzinfo=None)
+            )
+    if kept:
+        log.warning(
+            "maintenance: %s keeps the snapshots of days not published since a run started (%s): "
+            "rerun those days to publish them and release the snapshots",
+            ident,
+            ", ".join(kept),
+        )
+    return cutoff, kept
+
+
+def maintain_table(
+    spark: SparkSession,
+    settings: Settings,
+    ident: str,
+    policy: Policy,
+    pins: dict[date, int] | None = None,
+) -> dict[str, Any]:
+    """Runs the four procedures on one table; returns their outputs and what was removed. ``pins``: the
+    snapshots unpublished days of the table pin (``catalog.pinned_snapshots``), which expiry keeps."""
     fq = f"{settings.catalog_name}.{ident}"
     out: dict[str, Any] = {}
     if _iceberg_table(spark, fq).currentSnapshot() is None:
         # Never written: nothing to compact or expire (what a killed first write left goes once one commits).
-        return {k: 0 for k in (*TOTALS, "bytes_before", "bytes_after")} | {"procedures": {}}
+        return {k: 0 for k in (*TOTALS, "bytes_before", "bytes_after")} | {
+            "procedures": {},
+            "kept_for_days": {},
+        }
     if policy.compact:
         out["rewrite_data_files"] = call(
             spark,
@@ -165,12 +205,13 @@ def maintain_table(spark: SparkSession, settings: Settings, ident: str, policy: 
     # Materialized before the expiry: evaluated after it, the same query would read the new metadata.
     reachable, snapshots_before = _reachable(spark, fq)
     before = reachable.withColumnRenamed("bytes", "before").localCheckpoint()
+    cutoff, kept = _expiry_cutoff(settings, ident, policy, pins or {})
     out["expire_snapshots"] = call(
         spark,
         settings,
         "expire_snapshots",
         table=ident,
-        older_than=policy.expire_before,
+        older_than=cutoff,
         retain_last=policy.retain_last,
     )
     reachable, snapshots_after = _reachable(spark, fq)
@@ -222,6 +263,7 @@ def maintain_table(spark: SparkSession, settings: Settings, ident: str, policy: 
         "manifests_rewritten": _sum(out.get("rewrite_manifests", []), "rewritten_manifests_count"),
         "bytes_before": int(sizes["before"] or 0) + orphan_bytes,
         "bytes_after": int(sizes["after"] or 0),
+        "kept_for_days": kept,
         "procedures": out,
     }
 
@@ -261,10 +303,11 @@ def maintain(
     by_table: dict[str, dict[str, Any]] = {}
     failed: dict[str, str] = {}
     audit = []
+    pins = pinned_snapshots(open_catalog(settings))
     for ident in idents:
         table_clock = Clock()
         try:
-            got = maintain_table(spark, settings, ident, policy)
+            got = maintain_table(spark, settings, ident, policy, pins.get(ident))
         except Exception as exc:
             # The other tables still get their maintenance; the job fails at the end, naming this one.
             log.exception("maintenance of %s failed", ident)
