@@ -1,7 +1,7 @@
 # Airflow 3.3 for docker-compose.yml and the Helm chart (which expects the apache/airflow image's layout:
 # uid 50000, gid 0, AIRFLOW_HOME=/opt/airflow, /entrypoint). Build context: the repository root.
 #
-# Two envs, as scripts/setup.sh makes them (STACK.md): Airflow in /opt/airflow-venv, the Spark-jobs env in
+# Two envs, as scripts/setup.sh makes them (docs/platform.md): Airflow in /opt/airflow-venv, the Spark-jobs env in
 # /opt/jobs-venv. The Spark provider 6.x pulls pyspark-client 4.x, which overwrites pyspark 3.5 when they share
 # an env; the provider only needs a `spark-submit` on PATH, and that comes from the jobs env.
 FROM python:3.11-slim-bookworm
@@ -28,7 +28,7 @@ RUN pip install --no-cache-dir "uv==${UV_VERSION}"
 
 WORKDIR /opt/lakehouse
 COPY requirements/ requirements/
-# The metadata DB is PostgreSQL here: Airflow needs both psycopg2 and asyncpg for it (STACK.md). The
+# The metadata DB is PostgreSQL here: Airflow needs both psycopg2 and asyncpg for it (docs/platform.md). The
 # CeleryExecutor of docker-compose.yml and the Helm chart needs the Celery provider (it brings celery[redis]).
 RUN uv venv -q -p python3.11 /opt/airflow-venv \
  && uv pip install -q -p /opt/airflow-venv/bin/python -r requirements/airflow.txt \

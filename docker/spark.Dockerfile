@@ -50,7 +50,7 @@ RUN url="https://repo1.maven.org/maven2/org/apache/iceberg/iceberg-aws-bundle/${
  && echo "$(curl -fsSL --retry 4 "$url.sha1")  $jar" | sha1sum -c -
 
 # The project in the jobs env: UDF code (pipes, mapInArrow functions) is unpickled and imported by the
-# executors' Python workers, which must find llm_lakehouse themselves (STACK.md).
+# executors' Python workers, which must find llm_lakehouse themselves (docs/platform.md).
 COPY pyproject.toml ./
 COPY src/ src/
 COPY spark_jobs/ spark_jobs/

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venvs/jobs/bin/lakehouse ] && [ -x .venvs/airflow/bin/airflow ] || { echo "run 'make setup' first" >&2; exit 1; }
 export LAKEHOUSE_HOME=${LAKEHOUSE_HOME:-$PWD/var}
-# Lineage (issue 7): jobs write DataHub Lite under $LAKEHOUSE_HOME/datahub; the Airflow plugin a datahub-file
+# Lineage: jobs write DataHub Lite under $LAKEHOUSE_HOME/datahub; the Airflow plugin a datahub-file
 # connection there (rest: LAKEHOUSE_DATAHUB_SINK=rest DATAHUB_GMS_URL=http://gms:8080 [DATAHUB_GMS_TOKEN=...]).
 export LAKEHOUSE_DATAHUB_SINK=${LAKEHOUSE_DATAHUB_SINK:-lite}
 eval "$(.venvs/airflow/bin/python -m llm_lakehouse.lineage.airflow_env)"

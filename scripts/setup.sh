@@ -33,7 +33,8 @@ command -v "$PY" >/dev/null || PY=python3
 
 # torch for the jobs env (embeddings): the CPU build. PyPI's Linux torch is a multi-GB CUDA build, so it is not
 # in requirements/jobs.txt; this machine image keeps the CPU wheel in /opt/wheels, elsewhere PyTorch's CPU
-# index serves it. GPU workers' images install a CUDA build instead (docker/spark-jobs.Dockerfile).
+# index serves it. GPU workers' images install a CUDA build instead (TORCH_INDEX in docker/spark.Dockerfile
+# and docker/airflow.Dockerfile).
 TORCH=${TORCH:-torch==2.13.0}
 install_torch() {
   local py=$1
@@ -61,7 +62,7 @@ done
 # Helm's own lint/template engine for the chart tests (tests/jobs/test_deploy_files.py). helm-sdkpy declares
 # Python >= 3.12 but its wheel is a Go library plus ctypes glue that runs on 3.11; it has no dependencies.
 uv pip install -q -p .venvs/jobs/bin/python --no-deps --python-version 3.12 "helm-sdkpy==0.1.32"
-# Guard against the pyspark-client overwrite (STACK.md): the jobs env must hold classic pyspark 3.5.
+# Guard against the pyspark-client overwrite (docs/platform.md): the jobs env must hold classic pyspark 3.5.
 .venvs/jobs/bin/python -c "import pyspark, sys; sys.exit(0 if pyspark.__version__.startswith('3.5') else 'pyspark is ' + pyspark.__version__)"
 
 echo "==> build/jars"

@@ -49,7 +49,7 @@ def chunk_batch(batch: pa.RecordBatch, tokenizer, size: int, overlap: int) -> pa
     for doc, source, text, enc in zip(
         docs, sources, texts, tokenizer.encode_batch(texts, add_special_tokens=False), strict=True
     ):
-        offsets = enc.offsets  # a new list on each access (STACK.md): read once
+        offsets = enc.offsets  # a new list on each access (docs/platform.md): read once
         for i, (a, b) in enumerate(windows(len(offsets), size, overlap)):
             lo, hi = offsets[a][0], offsets[b - 1][1]
             piece = text[lo:hi]

@@ -24,7 +24,7 @@ app = typer.Typer(
     help="LLM Lakehouse: bronze → silver → gold Iceberg tables for LLM corpora.", no_args_is_help=True
 )
 console = Console(stderr=True)
-app.add_typer(lineage_app, name="lineage")  # issue 7: lineage trees, publish to DataHub
+app.add_typer(lineage_app, name="lineage")  # lineage trees, publish to DataHub
 DEFAULT_SPEC = Path(os.environ.get("LAKEHOUSE_SPEC", REPO_ROOT / "pipelines" / "corpus_nightly.yaml"))
 
 SpecOpt = Annotated[Path, typer.Option("--spec", help="pipeline spec (YAML)")]

@@ -19,7 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -153,7 +153,8 @@ class Airflow:
         raise TimeoutError(f"Airflow not healthy after {timeout}s: {last}")
 
     # -- REST ------------------------------------------------------------------------------------------
-    _token: str | None = None
+    # A bearer token: never in repr (pytest prints the fixture's repr in a failure's traceback).
+    _token: str | None = field(default=None, repr=False)
 
     def token(self) -> str:
         if self._token is None:

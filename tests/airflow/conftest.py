@@ -25,7 +25,7 @@ os.environ.update(
         "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": "local[*]"}),
     }
 )
-# DataHub (issue 7): the jobs' lineage to a file sink, the Airflow plugin to a datahub-file connection, both
+# DataHub: the jobs' lineage to a file sink, the Airflow plugin to a datahub-file connection, both
 # under LAKEHOUSE_HOME/datahub (no GMS: nothing can time out).
 os.environ.setdefault("LAKEHOUSE_DATAHUB_SINK", "file")
 SETTINGS = Settings.from_env()

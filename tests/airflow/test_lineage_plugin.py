@@ -1,4 +1,4 @@
-"""The acryl DataHub Airflow plugin (issue 7): loaded, writing to the datahub-file connection under
+"""The acryl DataHub Airflow plugin: loaded, writing to the datahub-file connection under
 LAKEHOUSE_HOME (conftest), and naming the DAG, its tasks and their assets exactly as the Spark jobs do, so
 the plugin's runs and the jobs' schemas, column lineage and counts meet on the same DataHub entities."""
 

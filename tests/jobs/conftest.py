@@ -11,7 +11,7 @@ import pytest
 from llm_lakehouse.settings import REPO_ROOT, Settings
 
 SPEC_PATH = REPO_ROOT / "pipelines" / "corpus_nightly.yaml"
-# Jobs emit DataHub lineage at their end (issue 7): to a file under each test's LAKEHOUSE_HOME, not Lite.
+# Jobs emit DataHub lineage at their end: to a file under each test's LAKEHOUSE_HOME, not Lite.
 os.environ.setdefault("LAKEHOUSE_DATAHUB_SINK", "file")
 
 

@@ -1,4 +1,4 @@
-"""DataHub lineage (issue 7): MCPs from the spec, the file / Lite / REST sinks, outage and replay, the CLI tree.
+"""DataHub lineage: MCPs from the spec, the file / Lite / REST sinks, outage and replay, the CLI tree.
 
 Everything is checked by reading what a store holds (the file sink's JSON, the Lite database, the requests a
 local GMS stand-in received), never by trusting the emitter. No Spark here: the jobs' result dicts are
@@ -151,7 +151,7 @@ def test_pii_columns_of_the_real_pii_pipe(spec: PipelineSpec) -> None:
 
 
 def check_store(spec: PipelineSpec, aspects: dict[tuple[str, str], dict[str, Any]]) -> None:
-    """What issue 7 asks the store to hold after a nightly run, read from ``aspects``."""
+    """What the store must hold after a nightly run, read from ``aspects``."""
     # Every table of the spec, with its schema, description and owners.
     for table in model.spec_tables(spec):
         urn = ds(table.ident)

@@ -38,7 +38,7 @@ def built(spark, spec, settings):
 
 
 def test_spark_is_classic_35_with_iceberg(spark):
-    # Catches the pyspark-client 4.x overwrite (STACK.md): that package makes SparkSession a Connect client.
+    # Catches the pyspark-client 4.x overwrite (docs/platform.md): that package makes SparkSession a Connect client.
     import pyspark
 
     assert pyspark.__version__.startswith("3.5."), pyspark.__version__

@@ -82,3 +82,8 @@ def test_other_errors_and_a_conflict_that_outlasts_the_timeout_are_raised(af, mo
     monkeypatch.setattr(af, "_request", Scripted([http_error(409, "running")] * 50, [[other]], []))
     with pytest.raises((ApiError, TimeoutError)):
         af.backfill(FIRST, LAST, timeout=0.5)
+
+
+def test_the_bearer_token_never_shows_in_repr(af):
+    af._token = "secret-jwt-value"
+    assert "secret-jwt-value" not in repr(af) and af.token() == "secret-jwt-value"

@@ -125,7 +125,7 @@ def run_job(
 def _lineage(
     spec: PipelineSpec, settings: Settings, stage: str, result: dict[str, Any], started: float
 ) -> None:
-    """DataHub lineage of this task run (issue 7); it never fails a job: errors are logged only."""
+    """DataHub lineage of this task run; it never fails a job: errors are logged only."""
     result["seconds"] = round(time.monotonic() - started, 2)
     try:
         from llm_lakehouse.lineage import emit_job_lineage

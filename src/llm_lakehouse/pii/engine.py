@@ -2,7 +2,7 @@
 
 Plain Presidio (``AnalyzerEngine.analyze`` per document) runs spaCy's whole pipeline (tagger, parser,
 lemmatizer, NER) over every character and every pattern recognizer over every document: ~10 CPU-hours per
-GB (STACK.md). This engine finds the same things with less work, per Arrow batch:
+GB (docs/platform.md). This engine finds the same things with less work, per Arrow batch:
 
 1. Triggers (``recognizers.TRIGGERS``): one RE2 pass per trigger over the whole batch
    (``pyarrow.compute.match_substring_regex``) says which documents can hold a match of which recognizer;
