@@ -128,10 +128,11 @@ def main() -> None:
         landed = land(settings.landing / DAY.isoformat() / "web", args.mb, args.files)
         cmd = spark_submit_command(settings, spec, "bronze", DAY.isoformat(), "bench__bronze")
         started = time.monotonic()
+        log = Path(os.environ.get("BENCH_LOG", "/tmp/bronze_hostile.log"))
         proc = subprocess.Popen(
             cmd,
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=log.open("w"),  # noqa: SIM115 (closed with the process)
             text=True,
             env=os.environ | settings.spark_env(),
         )
@@ -145,7 +146,7 @@ def main() -> None:
         stop.set()
         sampler.join()
         if proc.returncode != 0:
-            raise SystemExit(f"bronze failed with exit {proc.returncode}")
+            raise SystemExit(f"bronze failed with exit {proc.returncode}; its log: {log}")
         line = next(ln for ln in out.splitlines() if ln.startswith(RESULT_PREFIX))
         result = json.loads(line[len(RESULT_PREFIX) :])
         cat = open_catalog(settings)

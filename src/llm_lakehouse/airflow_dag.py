@@ -118,7 +118,7 @@ def spark_task(spec: PipelineSpec, stage: str, settings: Settings | None = None)
         ),
         name=f"{spec.name}.{stage}",
         # conf is a templated field, shown as the task's Rendered Template: submit_conf holds no secret.
-        conf=settings.submit_conf() | (settings.gpu_conf() if gpu else {}),
+        conf=spec.spark.conf | settings.submit_conf() | (settings.gpu_conf() if gpu else {}),
         queue=queue(spec, stage),
         # Silver dedups against every earlier day: day D must see day D-1's silver first, also in
         # backfills that run several days at once.
@@ -170,7 +170,7 @@ def maintenance_task(spec: PipelineSpec, settings: Settings | None = None) -> Sp
         application=application("maintenance"),
         application_args=application_args(spec, RUN_DAY, RUN_ID),
         name=f"{spec.name}.maintenance",
-        conf=settings.submit_conf(),
+        conf=spec.spark.conf | settings.submit_conf(),
         queue=DEFAULT_QUEUE,
         doc_md=f"Runs `spark_jobs/{JOBS['maintenance']}`: compaction, manifests, snapshot expiry, orphan files.",
         **submit_kwargs(spec, settings),

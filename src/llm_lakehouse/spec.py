@@ -160,8 +160,19 @@ class SparkSettings(_Strict):
     pool: str = "lakehouse_spark"
     driver_memory: str = "1g"
     executor_memory: str = "1g"
+    # Spark properties of every job of the spec (spark-submit --conf, the Airflow tasks' conf). The
+    # deployment's LAKEHOUSE_SPARK_CONF wins where both set a key. No secrets: Airflow renders them.
+    conf: dict[str, str] = {}
     # Per-stage settings by stage name (bronze, silver, gold, ...); a stage not listed takes the defaults.
     stages: dict[str, SparkStage] = {}
+
+    @field_validator("conf")
+    @classmethod
+    def _spark_properties(cls, conf: dict[str, str]) -> dict[str, str]:
+        bad = [k for k in conf if not k.startswith("spark.")]
+        if bad:
+            raise ValueError(f"expected Spark properties (spark.*), got {bad}")
+        return conf
 
     def wants_gpu(self, stage: str) -> bool:
         return self.stages.get(stage, SparkStage()).gpu

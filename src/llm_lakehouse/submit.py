@@ -49,6 +49,6 @@ def spark_submit_command(
         spec.spark.executor_memory,
     ]
     # No secret on the command line (ps shows it): the job's driver adds them from its environment.
-    for key, value in settings.submit_conf().items():
+    for key, value in (spec.spark.conf | settings.submit_conf()).items():
         cmd += ["--conf", f"{key}={value}"]
     return [*cmd, application(stage), *application_args(spec, day, run_id, extra)]

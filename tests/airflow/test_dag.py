@@ -49,6 +49,7 @@ def test_dag_is_derived_from_the_spec(dagbag):
         assert task.pool == SPEC.spark.pool and task._conn_id == "spark_default"
         assert task.application.endswith(".py") and "--date" in task.application_args
         assert task.conf[f"spark.sql.catalog.{SETTINGS.catalog_name}.uri"].startswith("jdbc:sqlite:")
+        assert SPEC.spark.conf and SPEC.spark.conf.items() <= task.conf.items()  # the spec's Spark properties
         assert all(str(j).endswith(".jar") for j in task.jars.split(","))
     assert dag.get_task("silver").depends_on_past and not dag.get_task("bronze").depends_on_past
     # The spec wants a GPU for gold (tokens + embeddings): the gpu Celery queue; the rest the default one.

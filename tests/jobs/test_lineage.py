@@ -412,6 +412,51 @@ def test_outage_queues_events_and_publish_replays_them(spec: PipelineSpec, tmp_p
         gms.stop()
 
 
+def test_the_file_sink_appends_in_place_and_stays_one_valid_array(spec: PipelineSpec, tmp_path: Path) -> None:
+    """Each emit adds its events after the existing ones without reading them back; DataHub's own writer's
+    files (an empty array too) are appended to the same way."""
+    from datahub.ingestion.sink.file import write_metadata_file
+
+    cfg = config(tmp_path)
+    first = mcps.run_mcps(spec, cfg, "bronze", {"run_id": "r1", "bronze": 3, "seconds": 1})
+    second = mcps.run_mcps(spec, cfg, "silver", {"run_id": "r2", "silver": 3, "seconds": 1})
+    store.write_file(cfg.file_path, first)
+    store.write_file(cfg.file_path, second)
+    store.write_file(cfg.file_path, [])
+    assert keys(list(read_metadata_file(cfg.file_path))) == keys(first + second)
+    for existing in ([], first):
+        path = tmp_path / f"datahub-{len(existing)}.json"
+        write_metadata_file(path, existing)
+        store.write_file(path, second)
+        assert keys(list(read_metadata_file(path))) == keys(existing + second)
+
+
+def test_each_job_moves_the_plugins_file_to_its_journal_so_the_file_stays_small(
+    spec: PipelineSpec, tmp_path: Path
+) -> None:
+    """The plugin's emitter rewrites its whole file per event: a job's emit empties it into the plugin
+    journal, the emitter starts a new file, and readers and publish see every event once, in order."""
+    from datahub.emitter.synchronized_file_emitter import SynchronizedFileEmitter
+
+    cfg = config(tmp_path)
+    plugin = SynchronizedFileEmitter(str(cfg.airflow_file))
+    first = mcps.run_mcps(spec, cfg, "bronze", {"run_id": "plugin_1", "bronze": 3, "seconds": 1})
+    second = mcps.run_mcps(spec, cfg, "silver", {"run_id": "plugin_2", "silver": 3, "seconds": 1})
+    for x in first:
+        plugin.emit(x)
+    assert store.emit(cfg, mcps.spec_mcps(spec, cfg)).delivered
+    assert not cfg.airflow_file.exists()
+    assert len(store.read_lines(cfg.airflow_journal)) == len(first)
+    for x in second:
+        plugin.emit(x)
+    assert len(list(read_metadata_file(cfg.airflow_file))) == len(second)
+    events = store._plugin_events(cfg)
+    assert [e.entityUrn for e in events] == [e.entityUrn for e in first + second]
+    assert store.absorb_plugin_file(cfg) == len(second)
+    assert store.absorb_plugin_file(cfg) == 0
+    assert keys(store._plugin_events(cfg)) == keys(first + second)
+
+
 def test_next_run_sends_what_an_outage_queued(spec: PipelineSpec, tmp_path: Path) -> None:
     down = FakeGMS()
     down.stop()

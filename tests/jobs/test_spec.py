@@ -116,6 +116,12 @@ def test_source_defaults_apply(tmp_path):
             "gold.tokenizer.library",
             "Input should be 'tiktoken'",
         ),
+        (
+            "    spark.driver.extraJavaOptions:",
+            "    driver.extraJavaOptions:",
+            "spark.conf",
+            "expected Spark properties (spark.*), got ['driver.extraJavaOptions']",
+        ),
     ],
     ids=[
         "unknown-pipe",
@@ -133,6 +139,7 @@ def test_source_defaults_apply(tmp_path):
         "negative-retries",
         "bad-dedup-scope",
         "bad-tokenizer-library",
+        "non-spark-conf-key",
     ],
 )
 def test_bad_spec_names_file_key_and_expectation(tmp_path, old, new, key, expected):
@@ -359,3 +366,16 @@ def test_undeclared_source_is_refused_without_a_default(tmp_path):
         SpecError, match=r"source 'feed' has no PII policy in .*default: true; nothing was written"
     ):
         ingest_day(None, spec, None, date(2026, 11, 1), "run", input_dir=feed)
+
+
+def test_the_specs_spark_properties_reach_spark_submit_and_the_deployment_wins(tmp_path):
+    from llm_lakehouse.settings import Settings
+    from llm_lakehouse.submit import spark_submit_command
+
+    spec = load_spec(SPEC)
+    key, value = next(iter(spec.spark.conf.items()))
+    for env, want in (({}, value), ({"LAKEHOUSE_SPARK_CONF": f'{{"{key}": "-Xss4m"}}'}, "-Xss4m")):
+        settings = Settings.from_env({"LAKEHOUSE_HOME": str(tmp_path), **env})
+        cmd = spark_submit_command(settings, spec, "bronze", "2026-10-01", "r")
+        confs = [cmd[i + 1] for i, arg in enumerate(cmd) if arg == "--conf"]
+        assert [c for c in confs if c.startswith(f"{key}=")] == [f"{key}={want}"]

@@ -87,3 +87,25 @@ def test_other_errors_and_a_conflict_that_outlasts_the_timeout_are_raised(af, mo
 def test_the_bearer_token_never_shows_in_repr(af):
     af._token = "secret-jwt-value"
     assert "secret-jwt-value" not in repr(af) and af.token() == "secret-jwt-value"
+
+
+def test_trigger_posts_a_run_with_the_days_interval_and_clears_an_existing_one(af, monkeypatch):
+    calls: list[tuple[str, str, Any]] = []
+    existing: list[dict] = []
+
+    def api(method: str, path: str, body: Any = None, auth: bool = True) -> Any:
+        calls.append((method, path, body))
+        if method == "GET":
+            return {"dag_runs": existing}
+        return {"dag_run_id": body["dag_run_id"]} if body and "dag_run_id" in body else {}
+
+    monkeypatch.setattr(af, "_request", api)
+    run_id = af.trigger(FIRST)
+    method, path, body = calls[-1]
+    assert (method, path) == ("POST", "/api/v2/dags/corpus_nightly/dagRuns") and body["dag_run_id"] == run_id
+    # The nightly run that builds FIRST fires at 02:00 the next day: the same interval, the same day.
+    assert body["logical_date"] == interval(FIRST)["logical_date"]
+    assert body["data_interval_start"].startswith(FIRST.isoformat())
+    existing.append({"dag_run_id": "scheduled__x"})
+    assert af.trigger(FIRST) == "scheduled__x"
+    assert calls[-1][:2] == ("POST", "/api/v2/dags/corpus_nightly/dagRuns/scheduled__x/clear")

@@ -108,6 +108,11 @@ class LineageConfig:
         return self.root / "airflow_mcps.json"
 
     @property
+    def airflow_journal(self) -> Path:
+        """The plugin's events moved out of ``airflow_file`` by each job (one MCP per line, append-only)."""
+        return self.root / "airflow_journal.jsonl"
+
+    @property
     def lite_home(self) -> Path:
         """``HOME`` for the ``datahub lite`` CLI: holds a ``.datahubenv`` pointing at ``lite_path``."""
         return self.root
