@@ -165,9 +165,9 @@ def test_browser_trigger_backfill(airflow):
 
 def test_backfill_over_rest_reruns_and_builds_each_day_once_though_a_task_process_is_killed(airflow):
     """A REST backfill of both days after the browser's built the first: the first day is rerun ("All Runs"),
-    the second built. The rerun's silver task process is killed mid-run: Airflow fails that try and retries
-    it, the retry waits for the day's lease while the orphaned driver may still hold it, the second day's
-    silver waits for it (depends_on_past), and each day ends built once."""
+    the second built. The second day's silver task process is killed mid-run: Airflow fails that try and
+    retries it (the first try, so the shortest backoff, which the first day's gold fills), the retry waits
+    for the day's lease while the orphaned driver may still hold it, and each day ends built once."""
     af, manifest = airflow
     day0_before = counts(DAYS[0])
     snapshots_before = len(history("silver.documents"))
@@ -175,9 +175,9 @@ def test_backfill_over_rest_reruns_and_builds_each_day_once_though_a_task_proces
     af.backfill(DAYS[0], DAYS[1], reprocess="completed")
     runs = af.runs_for(DAYS[0], DAYS[1])
     assert sorted(r["data_interval_start"][:10] for r in runs) == [d.isoformat() for d in DAYS]
-    rerun = next(r["dag_run_id"] for r in runs if r["data_interval_start"][:10] == DAYS[0].isoformat())
-    killed = kill_task_process(rerun, "silver")
-    silver = f"/api/v2/dags/{DAG_ID}/dagRuns/{rerun}/taskInstances/silver"
+    second = next(r["dag_run_id"] for r in runs if r["data_interval_start"][:10] == DAYS[1].isoformat())
+    killed = kill_task_process(second, "silver")
+    silver = f"/api/v2/dags/{DAG_ID}/dagRuns/{second}/taskInstances/silver"
     killed_try = af.api("GET", silver)["try_number"]
     states = af.wait_runs([r["dag_run_id"] for r in runs])
     assert set(states.values()) == {"success"}, states

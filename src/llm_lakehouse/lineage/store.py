@@ -255,11 +255,14 @@ def _plugin_events(cfg: LineageConfig) -> list[MCP]:
     the plugin journal come first, then what the file holds now."""
     from datahub.ingestion.source.file import read_metadata_file
 
-    moved = read_lines(cfg.airflow_journal)
-    if not (cfg.airflow_file.exists() and cfg.airflow_file.stat().st_size):
-        return moved
-    # The plugin's SynchronizedFileEmitter locks <name>.lock (filelock: flock on Linux, as _locked).
+    if not cfg.airflow_file.exists() and not cfg.airflow_journal.exists():
+        return []
+    # The plugin's SynchronizedFileEmitter locks <name>.lock (filelock: flock on Linux, as _locked); holding
+    # it, no job moves events between the two reads.
     with _locked(cfg.airflow_file, cfg.airflow_file.with_suffix(".lock")):
+        moved = read_lines(cfg.airflow_journal)
+        if not (cfg.airflow_file.exists() and cfg.airflow_file.stat().st_size):
+            return moved
         return moved + [x for x in read_metadata_file(cfg.airflow_file) if isinstance(x, MCP)]
 
 
