@@ -429,6 +429,12 @@ def test_the_file_sink_appends_in_place_and_stays_one_valid_array(spec: Pipeline
         write_metadata_file(path, existing)
         store.write_file(path, second)
         assert keys(list(read_metadata_file(path))) == keys(existing + second)
+    # A file that is not an array is refused, never truncated.
+    other = tmp_path / "not-an-array.json"
+    other.write_text('{"a": 1}')
+    with pytest.raises(ValueError, match="does not end with a JSON array"):
+        store.write_file(other, first)
+    assert other.read_text() == '{"a": 1}'
 
 
 def test_each_job_moves_the_plugins_file_to_its_journal_so_the_file_stays_small(

@@ -93,8 +93,10 @@ def write_file(path: Path, mcps: Sequence[MCP]) -> None:
         fh.seek(max(0, end - 4096))
         tail = fh.read()
         close = tail.rstrip().rfind(b"]")
-        if close < 0:  # a new (or empty) file
-            fh.truncate(0)
+        if close < 0:
+            if tail.strip():  # never truncate what is not ours to drop: the events stay in the journal
+                raise ValueError(f"{path} does not end with a JSON array")
+            fh.truncate(0)  # a new (or blank) file
             fh.write(f"[\n{body}\n]".encode())
             return
         empty = tail[:close].rstrip().endswith(b"[")
@@ -253,17 +255,27 @@ def _plugin_events(cfg: LineageConfig) -> list[MCP]:
     """What the DataHub Airflow plugin wrote to its ``datahub-file`` connection (the embedded default):
     task runs with try numbers, states and log links, which only the plugin knows. Those already moved to
     the plugin journal come first, then what the file holds now."""
-    from datahub.ingestion.source.file import read_metadata_file
-
     if not cfg.airflow_file.exists() and not cfg.airflow_journal.exists():
         return []
-    # The plugin's SynchronizedFileEmitter locks <name>.lock (filelock: flock on Linux, as _locked); holding
-    # it, no job moves events between the two reads.
+    # Holding the emitter's lock, no job moves events between the two reads.
+    with _plugin_locked(cfg):
+        return read_lines(cfg.airflow_journal) + _plugin_file_events(cfg)
+
+
+@contextmanager
+def _plugin_locked(cfg: LineageConfig) -> Iterator[None]:
+    """The lock the plugin's SynchronizedFileEmitter takes on <name>.lock (filelock: flock on Linux)."""
     with _locked(cfg.airflow_file, cfg.airflow_file.with_suffix(".lock")):
-        moved = read_lines(cfg.airflow_journal)
-        if not (cfg.airflow_file.exists() and cfg.airflow_file.stat().st_size):
-            return moved
-        return moved + [x for x in read_metadata_file(cfg.airflow_file) if isinstance(x, MCP)]
+        yield
+
+
+def _plugin_file_events(cfg: LineageConfig) -> list[MCP]:
+    """The plugin file's MCPs; the caller holds ``_plugin_locked``."""
+    from datahub.ingestion.source.file import read_metadata_file
+
+    if not (cfg.airflow_file.exists() and cfg.airflow_file.stat().st_size):
+        return []
+    return [x for x in read_metadata_file(cfg.airflow_file) if isinstance(x, MCP)]
 
 
 def absorb_plugin_file(cfg: LineageConfig) -> int:
@@ -275,15 +287,14 @@ def absorb_plugin_file(cfg: LineageConfig) -> int:
     task start). Each job empties it, under the emitter's own lock, so the file holds only the events since
     the last job and an event costs what it did on the first day.
     """
-    from datahub.ingestion.source.file import read_metadata_file
-
     if not (cfg.airflow_file.exists() and cfg.airflow_file.stat().st_size):
         return 0
-    with _locked(cfg.airflow_file, cfg.airflow_file.with_suffix(".lock")):
-        events = [x for x in read_metadata_file(cfg.airflow_file) if isinstance(x, MCP)]
+    with _plugin_locked(cfg):
+        events = _plugin_file_events(cfg)
         append_lines(cfg.airflow_journal, events)
-        # Removed, not emptied: the emitter starts a new array only where no file exists.
-        cfg.airflow_file.unlink()
+        # Removed, not emptied: the emitter starts a new array only where no file exists. Another job may
+        # have moved it between the check above and the lock.
+        cfg.airflow_file.unlink(missing_ok=True)
     return len(events)
 
 
