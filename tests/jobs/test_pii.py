@@ -386,6 +386,24 @@ def test_airflow_side_imports_no_heavy_library():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_a_spacy_engine_loads_without_torch_which_stays_importable():
+    # spaCy (thinc) and Presidio import torch and transformers when installed: seconds per Spark worker.
+    code = """
+import sys
+from llm_lakehouse.pii.engine import _transformers_unavailable, get_engine
+eng = get_engine(("PERSON", "EMAIL_ADDRESS"))
+loaded = sorted({"torch", "transformers"} & set(sys.modules))
+assert not loaded, loaded
+text = "Thanks to John Smith <john@example.com> for the fix."
+assert {s.entity for s in eng.analyze([text])[0]} == {"PERSON", "EMAIL_ADDRESS"}
+import torch, transformers
+from sentence_transformers import SentenceTransformer
+# A transformers pii step after a spaCy one in the same worker is told why it falls back.
+assert "spaCy pii step loaded Presidio first" in _transformers_unavailable("cpu")
+"""
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_presidio_log_records_never_carry_values(eng, caplog):
     caplog.set_level(logging.DEBUG)
     logging.getLogger("presidio-analyzer").error("Failed to validate text %s", "DE89370400440532013000")

@@ -79,6 +79,27 @@ def _aligned(df: DataFrame, table: Table, stored: DataFrame) -> DataFrame:
     return df.select(*table.column_names).select(*cols)
 
 
+def materialize(df: DataFrame) -> DataFrame:
+    """``df`` computed once, now, and its plan cut to the computed rows.
+
+    Not ``persist``: a persisted DataFrame keeps its whole plan, and every later query on it analyzes and
+    optimizes that plan again before it finds the cached rows. On small days that planning, not the data,
+    was most of silver's time (a job's fresh JVM plans slowly). The rows stay on the executors (memory, then
+    disk) until ``release``; losing an executor fails the job, and its retry recomputes the day.
+    """
+    return df.localCheckpoint(eager=True)
+
+
+def release(*dfs: DataFrame) -> None:
+    """Frees the rows of ``materialize``d DataFrames once nothing reads them any more.
+
+    Left alone they go only when the JVM's garbage collector finds them unreachable: a long-lived session (the
+    tests', a notebook's) filled its heap with them and slowed to a crawl.
+    """
+    for df in dfs:
+        df._jdf.logicalPlan().rdd().unpersist(False)  # the LogicalRDD over the checkpointed rows
+
+
 def read_day(
     spark: SparkSession, table: Table, settings: Settings, day: date, source: str | None = None
 ) -> DataFrame:

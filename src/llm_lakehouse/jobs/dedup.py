@@ -35,6 +35,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from llm_lakehouse.jobs.common import materialize
 from llm_lakehouse.pipes.minhash import MinHash
 from llm_lakehouse.settings import Settings
 from llm_lakehouse.spec import PipelineSpec
@@ -49,6 +50,7 @@ class Dedup:
     docs: DataFrame  # the day's kept rows (doc_id unique) plus dup_reason, dup_detail, duplicate_of
     index: DataFrame  # index rows (without run columns) for every document that stays kept
     stats: dict[str, Any] = field(default_factory=dict)
+    stored: list[DataFrame] = field(default_factory=list)  # what docs and index read: release after use
 
 
 def _day(day: date) -> F.Column:
@@ -105,6 +107,7 @@ def _history_index(
     day: date,
     only_source: str | None,
     stats: dict[str, Any],
+    stored: list[DataFrame],
 ) -> DataFrame:
     """Published index rows in the buckets this run's keys fall in (partition-pruned scan)."""
     buckets = sorted(r["bucket"] for r in keys.select("bucket").distinct().collect())
@@ -133,7 +136,10 @@ def _history_index(
     )
     if not buckets:
         return spark.table(name).limit(0)
-    return spark.table(name).where(published(day, only_source) & F.col("bucket").isin(buckets))
+    # Read once: the exact join, the near pairs and their day list each probe it.
+    hist = materialize(spark.table(name).where(published(day, only_source) & F.col("bucket").isin(buckets)))
+    stored.append(hist)
+    return hist
 
 
 def deduplicate(
@@ -146,9 +152,10 @@ def deduplicate(
 ) -> Dedup:
     stats: dict[str, Any] = {}
     docs = docs.withColumn("_node", F.concat(F.lit("1|"), "doc_id"))
-    keys = index_keys(docs, spec).persist()
+    keys = materialize(index_keys(docs, spec))
+    stored = [keys]
     history = spec.dedup.scope == "history"
-    hist = _history_index(spark, settings, keys, day, only_source, stats) if history else None
+    hist = _history_index(spark, settings, keys, day, only_source, stats, stored) if history else None
 
     # Exact: same content_hash already published, else the smallest doc_id of the run wins.
     exact_hist = (
@@ -164,9 +171,12 @@ def deduplicate(
     out = docs.withColumn("_first", first).join(exact_hist, "doc_id", "left")
     exact_of = F.coalesce("exact_history", F.when(F.col("_first") != F.col("doc_id"), F.col("_first")))
     out = out.withColumn("_exact_of", exact_of if spec.dedup.exact else F.lit(None).cast("string"))
+    # The near step reads these rows several times (bands, both sides' signatures).
+    out = materialize(out)
+    stored.append(out)
 
     near = (
-        _near(spark, out.where(F.col("_exact_of").isNull()), keys, hist, spec, settings, stats)
+        _near(spark, out.where(F.col("_exact_of").isNull()), keys, hist, spec, settings, stats, stored)
         if spec.dedup.near and minhash_params(spec)
         else None
     )
@@ -194,7 +204,7 @@ def deduplicate(
     )
     survivors = out.where(F.col("duplicate_of").isNull()).select("doc_id")
     index = keys.join(survivors, "doc_id").withColumn("dt", _day(day))
-    return Dedup(out, index, stats)
+    return Dedup(out, index, stats, stored)
 
 
 def _near(
@@ -205,6 +215,7 @@ def _near(
     spec: PipelineSpec,
     settings: Settings,
     stats: dict[str, Any],
+    stored: list[DataFrame],
 ) -> DataFrame:
     """(doc_id, _near_of, _near_detail) for the day's documents that are near-duplicates."""
     p = minhash_params(spec)
@@ -231,12 +242,13 @@ def _near(
     )
     pairs = day_pairs
     if hist is not None:
-        hist_pairs = (
+        hist_pairs = materialize(
             bands.alias("k")
             .join(hist.where(F.col("band") >= 0).alias("h"), ["bucket", "band", "key"])
             .select("k.doc_id", F.col("h.doc_id").alias("other"), F.col("h.dt").alias("o_dt"))
             .distinct()
         )
+        stored.append(hist_pairs)
         days = [r["o_dt"] for r in hist_pairs.select("o_dt").distinct().collect()]
         if days:
             silver = f"{settings.catalog_name}.{spec.silver_table().ident}"
@@ -280,8 +292,9 @@ def _near(
         later.unionByName(earlier)
         .groupBy("doc_id")
         .agg(first.alias("m"), F.max("sim").alias("best_sim"), F.count("*").alias("n"))
-        .localCheckpoint()
     )
+    dropped = materialize(dropped)
+    stored.append(dropped)
     stats["near_verified_pairs"] = dropped.agg(F.coalesce(F.sum("n"), F.lit(0))).first()[0]
     match_dt = F.when(F.col("m.match").startswith("0|"), F.element_at(F.split("m.match", r"\|"), 2))
     detail = F.format_string(

@@ -20,12 +20,11 @@ from datetime import date
 from typing import Any
 
 import pyarrow as pa
-from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from llm_lakehouse.jobs.audit import Clock, recorder, step_accumulator, step_rows, write_audit
-from llm_lakehouse.jobs.common import only_source_arg, read_day, replace_day, stamp
+from llm_lakehouse.jobs.common import materialize, only_source_arg, read_day, release, replace_day, stamp
 from llm_lakehouse.jobs.dedup import EXACT, NEAR, deduplicate
 from llm_lakehouse.jobs.publications import read_published
 from llm_lakehouse.pipes import build_chain, pipe_columns, step_labels
@@ -110,8 +109,9 @@ def refine_day(
 ) -> dict[str, Any]:
     clock = Clock()
     acc, canaries = step_accumulator(spark), step_accumulator(spark)
-    marked = mark_day(spark, spec, settings, day, recorder(acc), recorder(canaries), only_source)
-    marked = marked.persist(StorageLevel.MEMORY_AND_DISK)
+    # Computed once: the accumulators count each row once, and the steps below read it several times.
+    marked = materialize(mark_day(spark, spec, settings, day, recorder(acc), recorder(canaries), only_source))
+    stored = [marked]  # released once the day is written, also when a write fails
     try:
         kept = marked.where(F.col("drop_reason").isNull())
         # One text per doc_id and day: the first seen (file, line) wins, later ones are quarantined.
@@ -126,7 +126,9 @@ def refine_day(
         unique = ranked.where(F.col("_rank") == 1).drop("_rank")
         dedup_clock = Clock()
         dd = deduplicate(spark, unique, spec, settings, day, only_source)
-        checked = dd.docs.persist(StorageLevel.MEMORY_AND_DISK)
+        stored += dd.stored
+        checked = materialize(dd.docs)
+        stored.append(checked)
         duplicates = _quarantined(
             checked.where(F.col("duplicate_of").isNotNull()),
             "dedup",
@@ -154,9 +156,8 @@ def refine_day(
             audit_rows = pii_audit(silver).unionByName(canary_rows(spark, canaries.value))
             replace_day(stamp(audit_rows, day, run_id), PII_AUDIT, settings, day, only_source)
         dedup_wall = dedup_clock.wall()
-        checked.unpersist()
     finally:
-        marked.unpersist()
+        release(*stored)
     counts = day_counts(spark, spec, settings, day, only_source)
     audit = step_rows(step_labels([p.pipe for p in spec.silver.pipes]), acc.value)
     audit.append(

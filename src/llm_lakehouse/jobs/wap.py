@@ -103,26 +103,29 @@ def branches(spark: SparkSession, settings: Settings, table: str) -> dict[str, d
 
 def expire_branches(
     spark: SparkSession, spec: PipelineSpec, settings: Settings, tables: list[str]
-) -> list[str]:
-    """Drops branches older than their retention (failed gates) or than ``keep_failed_branches_days``."""
+) -> set[str]:
+    """Drops branches older than their retention (failed gates) or than ``keep_failed_branches_days``;
+    returns the names of the branches that remain."""
     now = datetime.now(UTC).replace(tzinfo=None)
     default_ms = spec.quality.keep_failed_branches_days * 86_400_000
-    dropped = []
+    dropped, remaining = [], set()
     for table in tables:
         for name, ref in branches(spark, settings, table).items():
             age_ms = (now - ref["committed_at"]).total_seconds() * 1000 if ref["committed_at"] else 0
             if age_ms > (ref["max_age_ms"] or default_ms):
                 spark.sql(f"ALTER TABLE {_fq(settings, table)} DROP BRANCH IF EXISTS `{name}`")
                 dropped.append(f"{table}@{name}")
+            else:
+                remaining.add(name)
     if dropped:
         log.info("dropped expired write-audit-publish branches: %s", ", ".join(dropped))
-    return dropped
+    return remaining
 
 
-def new_branch(spark: SparkSession, settings: Settings, stage: str, run_id: str, tables: list[str]) -> str:
-    """``wap_<stage>_<run id>_<n>``: a fresh branch per attempt, so a retry never reuses a half-written one."""
+def new_branch(stage: str, run_id: str, taken: set[str]) -> str:
+    """``wap_<stage>_<run id>_<n>``, not in ``taken`` (the tables' branches): a fresh branch per attempt, so
+    a retry never reuses a half-written one."""
     base = f"{PREFIX}{stage}_{safe_run_id(run_id)}_"
-    taken = {n for t in tables for n in branches(spark, settings, t) if n.startswith(base)}
     attempt = 1
     while f"{base}{attempt}" in taken:
         attempt += 1
@@ -220,8 +223,7 @@ def write_audit_publish(
         if stage_tables:
             publications.record(spark, settings, stage, day, run_id, stage_tables)
         return result
-    expire_branches(spark, spec, settings, tables)
-    branch = new_branch(spark, settings, stage, run_id, tables)
+    branch = new_branch(stage, run_id, expire_branches(spark, spec, settings, tables))
     log.info("write-audit-publish: %s writes %s to branch %s", stage, ", ".join(tables), branch)
     spark.conf.set(WAP_BRANCH_CONF, branch)
     try:

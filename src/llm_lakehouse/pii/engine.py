@@ -96,6 +96,36 @@ class Span:
     score: float
 
 
+# What spaCy (through thinc) and Presidio (for its Transformers NLP engine) import when installed, even when
+# only spaCy's CPU NER runs.
+_TRANSFORMERS_STACK = ("torch", "transformers")
+
+
+def import_nlp(with_transformers: bool) -> None:
+    """Imports spaCy and ``presidio_analyzer`` once per process, without torch and transformers unless asked.
+
+    thinc imports torch whenever it is installed, and Presidio's package ``__init__`` imports its Transformers
+    NLP engine, which imports transformers: ~5 s in every Spark Python worker that scrubs, for a spaCy engine
+    on numpy that uses neither. Hidden from these imports (``sys.modules[name] = None`` makes ``import name``
+    raise ImportError, which both read as "not installed"), they stay importable afterwards for anything
+    else in the process (embeddings).
+    """
+    import sys
+
+    if "presidio_analyzer" in sys.modules:
+        return
+    hidden = [] if with_transformers else [m for m in _TRANSFORMERS_STACK if m not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        import presidio_analyzer  # noqa: F401
+        import spacy  # noqa: F401
+    finally:
+        for name in hidden:
+            if sys.modules.get(name, 0) is None:
+                del sys.modules[name]
+
+
 def offline_tldextract() -> None:
     """Presidio's email validator calls ``tldextract.extract``, which fetches the public suffix list on
     first use; use the snapshot bundled with the package instead (nothing downloads at run time)."""
@@ -254,6 +284,7 @@ class Engine:
         ner_batch_size: int = 256,
         ner_context_words: int = 5,
     ) -> None:
+        import_nlp(with_transformers=ner_backend == "transformers")
         from spacy.lang.en.stop_words import STOP_WORDS
 
         from llm_lakehouse.pii import recognizers
@@ -555,14 +586,18 @@ def _verify_model(name: str) -> None:
 
 def _transformers_unavailable(device: str) -> str | None:
     """Why the transformers backend cannot run here (None: it can)."""
-    if device == "cpu":
-        return None if _has("torch") and _has("transformers") else "torch/transformers not installed"
     if not (_has("torch") and _has("transformers")):
         return "torch/transformers not installed"
-    import torch
+    if device != "cpu":
+        import torch
 
-    if not torch.cuda.is_available():
-        return "no CUDA device" if device == "cuda" else "device=auto found no CUDA device"
+        if not torch.cuda.is_available():
+            return "no CUDA device" if device == "cuda" else "device=auto found no CUDA device"
+    from presidio_analyzer.nlp_engine import TransformersNlpEngine
+
+    if not TransformersNlpEngine.is_available:
+        # import_nlp hid transformers from Presidio for an earlier spaCy pii step in this process.
+        return "a spaCy pii step loaded Presidio first in this worker: give every pii step ner_backend: transformers"
     return None
 
 
