@@ -4,7 +4,7 @@ JOBS := .venvs/jobs/bin
 AIRFLOW := .venvs/airflow/bin
 export LAKEHOUSE_HOME ?= $(CURDIR)/var
 
-.PHONY: setup run stop test test-jobs test-airflow lint sample clean up down
+.PHONY: setup run stop test test-jobs test-airflow lint docs sample clean up down
 
 setup:            ## install Debian packages, both envs, the Iceberg and JDBC jars
 	bash scripts/setup.sh
@@ -23,9 +23,13 @@ test-jobs:        ## pipes, ingest, Spark + Iceberg jobs, CLI (jobs env)
 test-airflow:     ## DAG import, dag.test(), standalone end to end, browser (Airflow env)
 	PATH="$(CURDIR)/$(JOBS):$$PATH" $(AIRFLOW)/python -m pytest --durations=15 tests/airflow
 
-lint:
+lint:            ## ruff, and the one-way layers of src/llm_lakehouse (import-linter, contracts in pyproject.toml)
 	$(JOBS)/ruff check src dags spark_jobs tests bench scripts plugins
 	$(JOBS)/ruff format --check src dags spark_jobs tests bench scripts plugins
+	$(JOBS)/lint-imports
+
+docs:             ## redraw docs/images/architecture.png from the spec (the screenshots come from make test-airflow)
+	$(JOBS)/python -m llm_lakehouse.devtools.architecture
 
 sample:           ## regenerate the bundled sample corpus into the landing zone
 	$(JOBS)/lakehouse sample --out $(LAKEHOUSE_HOME)/landing

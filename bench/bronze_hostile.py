@@ -30,11 +30,11 @@ from pathlib import Path
 
 import psutil
 
-from llm_lakehouse.catalog import day_stats, open_catalog, skipped_files
-from llm_lakehouse.jobs.runner import RESULT_PREFIX
-from llm_lakehouse.settings import REPO_ROOT, Settings
-from llm_lakehouse.spec import load_spec
-from llm_lakehouse.submit import spark_submit_command
+from llm_lakehouse.core.catalog import day_stats, open_catalog, skipped_files
+from llm_lakehouse.core.settings import REPO_ROOT, Settings
+from llm_lakehouse.core.spec import load_spec
+from llm_lakehouse.spark.runner import RESULT_PREFIX
+from llm_lakehouse.spark.submit import spark_submit_command
 
 DAY = date(2026, 12, 1)
 SPEC = REPO_ROOT / "pipelines" / "corpus_nightly.yaml"

@@ -27,7 +27,7 @@ DAY_TOK, DAY_EMB, DAY_WARM = date(2026, 6, 1), date(2026, 6, 2), date(2026, 5, 3
 
 
 def corpus(target_bytes: int, seed: int) -> list[str]:
-    from llm_lakehouse.sample import _prose
+    from llm_lakehouse.devtools.sample import _prose
 
     rng = random.Random(seed)
     texts, size = [], 0
@@ -42,7 +42,7 @@ def silver_day(spark, spec, settings, day: date, texts: list[str]) -> None:
     """Writes ``texts`` as one day of silver.documents (other columns null), as the silver job would."""
     from pyspark.sql import functions as F
 
-    from llm_lakehouse.jobs.common import replace_day, stamp
+    from llm_lakehouse.spark.common import replace_day, stamp
 
     table = spec.silver_table()
     rows = [(f"bench/{i}", "bench", t, f"{i:064x}") for i, t in enumerate(texts)]
@@ -60,11 +60,12 @@ def main() -> None:
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as home:
         os.environ["LAKEHOUSE_HOME"] = home
-        from llm_lakehouse.catalog import open_catalog, read_day
-        from llm_lakehouse.jobs.gold import _embed_day, _tokenize_day
-        from llm_lakehouse.jobs.session import ensure_tables, spark_session
-        from llm_lakehouse.settings import REPO_ROOT, Settings
-        from llm_lakehouse.spec import load_spec
+        from llm_lakehouse.core.catalog import open_catalog, read_day
+        from llm_lakehouse.core.settings import REPO_ROOT, Settings
+        from llm_lakehouse.core.spec import load_spec
+        from llm_lakehouse.spark.context import RunContext
+        from llm_lakehouse.spark.gold import _embed_day, _tokenize_day
+        from llm_lakehouse.spark.session import ensure_tables, spark_session
 
         spec = load_spec(REPO_ROOT / "pipelines" / "corpus_nightly.yaml")
         settings = Settings.from_env()
@@ -85,10 +86,10 @@ def main() -> None:
         # Warm-up on a small day: Python workers started and the tokenizer and model loaded once per worker,
         # as in the raw runs below (Spark reuses its Python workers within the job).
         silver_day(spark, spec, settings, DAY_WARM, corpus(200_000, 3))
-        _tokenize_day(spark, spec, settings, DAY_WARM, "warm")
-        _embed_day(spark, spec, settings, DAY_WARM, "warm")
+        _tokenize_day(RunContext(spark, spec, settings, DAY_WARM, "warm"), None)
+        _embed_day(RunContext(spark, spec, settings, DAY_WARM, "warm"), None)
         started = time.perf_counter()
-        out, _ = _tokenize_day(spark, spec, settings, DAY_TOK, "bench")
+        out, _ = _tokenize_day(RunContext(spark, spec, settings, DAY_TOK, "bench"), None)
         job_s = time.perf_counter() - started
         assert out["gold_tokens"] == raw_tokens + len(texts), (out, raw_tokens)
 
@@ -96,14 +97,14 @@ def main() -> None:
         emb_texts = corpus(args.chunks * 900, 2)
         silver_day(spark, spec, settings, DAY_EMB, emb_texts)
         started = time.perf_counter()
-        counts, audit = _embed_day(spark, spec, settings, DAY_EMB, "bench")
+        counts, audit = _embed_day(RunContext(spark, spec, settings, DAY_EMB, "bench"), None)
         emb_job_s = time.perf_counter() - started
         chunk_texts = read_day(open_catalog(settings), "gold.chunk_embeddings", DAY_EMB, ("text",)).column(
             "text"
         )
         from sentence_transformers import SentenceTransformer
 
-        from llm_lakehouse.embeddings import model_dir
+        from llm_lakehouse.spark.embeddings import model_dir
 
         model = SentenceTransformer(str(model_dir(spec.gold.rag.embedding.model)), device="cpu")
         model.encode(chunk_texts.to_pylist()[:32])

@@ -3,7 +3,7 @@
 Usage: .venvs/jobs/bin/python bench/pii_vs_presidio.py [--corpus synthetic|realtext] [--docs 1600] [--workers 2]
 
 Both run in ``--workers`` processes (one per core, as Spark's Python workers would), each building its
-engine once before the clock starts, on the same generated corpus (``llm_lakehouse.pii.eval.make_corpus``:
+engine once before the clock starts, on the same generated corpus (``llm_lakehouse.devtools.pii_eval.make_corpus``:
 ~1-2 KB support/ops documents with planted PII) in batches of 200 documents:
 
 - pipe: ``Pii.__call__`` on an Arrow RecordBatch (detection + replacement + counts), default policy;
@@ -12,7 +12,7 @@ engine once before the clock starts, on the same generated corpus (``llm_lakehou
 
 Then the recall/precision of both on the labeled set (300 documents). Prints Markdown for BENCHMARKS.md.
 
-``--corpus realtext``: the real-text labeled set instead (``llm_lakehouse.pii.realtext``: package metadata,
+``--corpus realtext``: the real-text labeled set instead (``llm_lakehouse.devtools.pii_realtext``: package metadata,
 Debian changelogs and copyright files, ``--docs`` of them) with the shipped spec's strictest policy's
 entities (``support_chat``: PERSON and LOCATION included, so NER runs on both sides); the quality table is
 then PERSON and EMAIL_ADDRESS on that same set.
@@ -36,13 +36,13 @@ _STATE: dict = {}
 
 def _init(kind: str, entities: list[str], params: dict | None = None) -> None:
     if kind == "pipe":
-        from llm_lakehouse.pipes import build_pipe
+        from llm_lakehouse.core.pipes import build_pipe
 
         _STATE["run"] = build_pipe("pii", params or {"entities": entities})
     else:
         from presidio_anonymizer import AnonymizerEngine
 
-        from llm_lakehouse.pii.engine import plain_presidio
+        from llm_lakehouse.devtools.pii_eval import plain_presidio
 
         _STATE["analyzer"] = plain_presidio()
         _STATE["anonymizer"] = AnonymizerEngine()
@@ -55,7 +55,7 @@ def _work(texts: list[str]) -> int:
     if _STATE["kind"] == "pipe":
         import pyarrow as pa
 
-        from llm_lakehouse.pipes.base import with_drop_columns
+        from llm_lakehouse.core.pipes.base import with_drop_columns
 
         batch = with_drop_columns(pa.RecordBatch.from_pydict({"text": pa.array(texts, pa.string())}))
         out = _STATE["run"](batch)
@@ -68,7 +68,7 @@ def _work(texts: list[str]) -> int:
 
 
 def _ner_share(entities: list[str], texts: list[str]) -> float:
-    from llm_lakehouse.pii.engine import get_engine
+    from llm_lakehouse.core.pii.engine import get_engine
 
     eng = get_engine(tuple(entities))
     before = dict(eng.stats)
@@ -93,8 +93,9 @@ def throughput(
 def quality(
     entities: list[str], docs: list | None = None, thresholds: dict | None = None
 ) -> tuple[dict, dict, list[str]]:
-    from llm_lakehouse.pii.engine import get_engine, plain_presidio, resolve
-    from llm_lakehouse.pii.eval import make_eval_set, score
+    from llm_lakehouse.core.pii.engine import get_engine
+    from llm_lakehouse.core.pii.windows import resolve
+    from llm_lakehouse.devtools.pii_eval import make_eval_set, plain_presidio, score
 
     docs = docs or make_eval_set(300)
     texts = [d.text for d in docs]
@@ -107,8 +108,8 @@ def quality(
 
 
 def main() -> None:
-    from llm_lakehouse.pii.eval import make_corpus
-    from llm_lakehouse.pii.policy import DEFAULT_ENTITIES
+    from llm_lakehouse.core.pii.policy import DEFAULT_ENTITIES
+    from llm_lakehouse.devtools.pii_eval import make_corpus
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--corpus", choices=("synthetic", "realtext"), default="synthetic")
@@ -117,9 +118,9 @@ def main() -> None:
     args = ap.parse_args()
     params, docs, shown = None, None, None
     if args.corpus == "realtext":
-        from llm_lakehouse.pii.realtext import make_realtext_set
-        from llm_lakehouse.settings import REPO_ROOT
-        from llm_lakehouse.spec import load_spec
+        from llm_lakehouse.core.settings import REPO_ROOT
+        from llm_lakehouse.core.spec import load_spec
+        from llm_lakehouse.devtools.pii_realtext import make_realtext_set
 
         steps = load_spec(REPO_ROOT / "pipelines" / "corpus_nightly.yaml").pii_steps()
         policy = next(p for _, p in steps if p.default)

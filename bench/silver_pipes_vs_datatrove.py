@@ -45,7 +45,7 @@ BENCH_PYTHON = REPO / ".venvs" / "bench" / "bin" / "python"
 
 def make_corpus(out: Path, mb: float, shards: int, seed: int = 11) -> tuple[int, int]:
     """JSONL shards of realistic records; returns (documents, bytes of text)."""
-    from llm_lakehouse import sample
+    from llm_lakehouse.devtools import sample
 
     rng = random.Random(seed)
     kinds = (
@@ -96,7 +96,7 @@ def make_corpus(out: Path, mb: float, shards: int, seed: int = 11) -> tuple[int,
 
 
 def _steps(skip: set[str]) -> list[tuple[str, dict]]:
-    from llm_lakehouse.spec import load_spec
+    from llm_lakehouse.core.spec import load_spec
 
     spec = load_spec(REPO / "pipelines" / "corpus_nightly.yaml")
     return [(p.pipe, p.params) for p in spec.silver.pipes if p.pipe not in skip]
@@ -106,9 +106,9 @@ def _our_shard(path: str, out: str, skip: list[str]) -> dict:
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from llm_lakehouse.ingest import read_file
-    from llm_lakehouse.pipes import build_chain
-    from llm_lakehouse.spec import Source
+    from llm_lakehouse.core.pipes import build_chain
+    from llm_lakehouse.core.spec import Source
+    from llm_lakehouse.spark.ingest import read_file
 
     per_step: dict[str, list[float]] = {}
 
@@ -173,11 +173,12 @@ def spark_side(corpus: str, home: str, workers: int, skip: list[str]) -> None:
     import shutil
     from datetime import date
 
-    from llm_lakehouse.jobs.bronze import ingest_day
-    from llm_lakehouse.jobs.session import ensure_tables, spark_session
-    from llm_lakehouse.jobs.silver import refine_day
-    from llm_lakehouse.settings import Settings
-    from llm_lakehouse.spec import load_spec
+    from llm_lakehouse.core.settings import Settings
+    from llm_lakehouse.core.spec import load_spec
+    from llm_lakehouse.spark.bronze import ingest_day
+    from llm_lakehouse.spark.context import RunContext
+    from llm_lakehouse.spark.session import ensure_tables, spark_session
+    from llm_lakehouse.spark.silver import refine_day
 
     full = load_spec(REPO / "pipelines" / "corpus_nightly.yaml")
     silver = full.silver.model_copy(update={"pipes": [p for p in full.silver.pipes if p.pipe not in skip]})
@@ -191,9 +192,9 @@ def spark_side(corpus: str, home: str, workers: int, skip: list[str]) -> None:
         shutil.copy(f, landing / f.name)
     spark = spark_session(settings, "bench.silver")
     ensure_tables(spark, settings, spec)
-    ingest_day(spark, spec, settings, day, "bench")
+    ingest_day(RunContext(spark, spec, settings, day, "bench"))
     t = time.perf_counter()
-    out = refine_day(spark, spec, settings, day, "bench")
+    out = refine_day(RunContext(spark, spec, settings, day, "bench"))
     wall = time.perf_counter() - t
     print(
         json.dumps(

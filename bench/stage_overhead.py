@@ -25,11 +25,12 @@ import time
 from datetime import date
 from pathlib import Path
 
-from llm_lakehouse.jobs.runner import RESULT_PREFIX
-from llm_lakehouse.sample import generate
-from llm_lakehouse.settings import REPO_ROOT, Settings
-from llm_lakehouse.spec import load_spec
-from llm_lakehouse.submit import STAGES, spark_submit_command
+from llm_lakehouse.core.settings import REPO_ROOT, Settings
+from llm_lakehouse.core.spec import load_spec
+from llm_lakehouse.core.stages import DAY_STAGES
+from llm_lakehouse.devtools.sample import generate
+from llm_lakehouse.spark.runner import RESULT_PREFIX
+from llm_lakehouse.spark.submit import spark_submit_command
 
 EMPTY, FULL = date(2026, 12, 31), date(2026, 11, 1)
 
@@ -40,7 +41,7 @@ SPEC = REPO_ROOT / "pipelines" / "corpus_nightly.yaml"
 def run_day(settings: Settings, day: date, spec_path: Path = SPEC) -> dict[str, tuple[float, float]]:
     spec = load_spec(spec_path)
     out = {}
-    for stage in STAGES:
+    for stage in DAY_STAGES:
         cmd = spark_submit_command(settings, spec, stage, day.isoformat(), f"bench__{day}")
         started = time.monotonic()
         proc = subprocess.run(
@@ -123,14 +124,14 @@ def main() -> None:
         heads += ["sample day, `publish: direct`: wall s", "in job s"]
     print("| stage | code | " + " | ".join(heads) + " |")
     print("|---|---|" + "---|" * len(heads))
-    for stage in STAGES:
+    for stage in DAY_STAGES:
         for name, run in runs:
             cells = [*run["empty"][stage], *run["full"][stage]]
             if not args.no_direct:
                 cells += run["direct"][stage]
             print(f"| {stage} | {name} | " + " | ".join(f"{c:.1f}" for c in cells) + " |")
     for name, run in runs:
-        total = sum(run["empty"][s][0] for s in STAGES), sum(run["full"][s][0] for s in STAGES)
+        total = sum(run["empty"][s][0] for s in DAY_STAGES), sum(run["full"][s][0] for s in DAY_STAGES)
         print(
             f"| all three | {name} | {total[0]:.1f} | | {total[1]:.1f} | |"
             + (" | |" if not args.no_direct else "")

@@ -4,8 +4,8 @@ from pathlib import Path
 
 from airflow.sdk import DAG
 
-from llm_lakehouse.airflow_dag import maintenance_dag_kwargs, maintenance_task
-from llm_lakehouse.spec import load_spec
+from llm_lakehouse.airflow.dags import maintenance_dag_kwargs, maintenance_task
+from llm_lakehouse.core.spec import load_spec
 
 SPEC = load_spec(Path(__file__).resolve().parents[1] / "pipelines" / "corpus_nightly.yaml")
 

@@ -8,7 +8,7 @@ export LAKEHOUSE_HOME=${LAKEHOUSE_HOME:-$PWD/var}
 # Lineage: jobs write DataHub Lite under $LAKEHOUSE_HOME/datahub; the Airflow plugin a datahub-file
 # connection there (rest: LAKEHOUSE_DATAHUB_SINK=rest DATAHUB_GMS_URL=http://gms:8080 [DATAHUB_GMS_TOKEN=...]).
 export LAKEHOUSE_DATAHUB_SINK=${LAKEHOUSE_DATAHUB_SINK:-lite}
-eval "$(.venvs/airflow/bin/python -m llm_lakehouse.lineage.airflow_env)"
+eval "$(.venvs/airflow/bin/python -m llm_lakehouse.datahub.airflow_env)"
 DAY=${DAY:-2026-11-01}
 PORT=${PORT:-8080}
 start=$(date +%s)
@@ -16,9 +16,9 @@ start=$(date +%s)
 echo "==> sample corpus -> $LAKEHOUSE_HOME/landing"
 .venvs/jobs/bin/lakehouse sample --out "$LAKEHOUSE_HOME/landing"
 echo "==> airflow standalone (log: $LAKEHOUSE_HOME/airflow/standalone.log)"
-.venvs/airflow/bin/python -m llm_lakehouse.standalone up --port "$PORT"
+.venvs/airflow/bin/python -m llm_lakehouse.devtools.standalone up --port "$PORT"
 echo "==> corpus_nightly for $DAY"
-.venvs/airflow/bin/python -m llm_lakehouse.standalone build --date "$DAY" --port "$PORT"
+.venvs/airflow/bin/python -m llm_lakehouse.devtools.standalone build --date "$DAY" --port "$PORT"
 .venvs/jobs/bin/lakehouse stats --date "$DAY"
 .venvs/jobs/bin/lakehouse tables
 

@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export LAKEHOUSE_HOME=${LAKEHOUSE_HOME:-$PWD/var}
 [ -x .venvs/airflow/bin/python ] || exit 0
-.venvs/airflow/bin/python -m llm_lakehouse.standalone down
+.venvs/airflow/bin/python -m llm_lakehouse.devtools.standalone down

@@ -1,6 +1,6 @@
-"""spark-submit entry point: the bronze layer for one logical date (see llm_lakehouse.jobs.bronze)."""
+"""spark-submit entry point: the bronze layer for one logical date (see llm_lakehouse.spark.bronze)."""
 
-from llm_lakehouse.jobs.bronze import main
+from llm_lakehouse.spark.bronze import main
 
 if __name__ == "__main__":
     main()

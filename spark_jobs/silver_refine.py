@@ -1,6 +1,6 @@
-"""spark-submit entry point: the silver layer for one logical date (see llm_lakehouse.jobs.silver)."""
+"""spark-submit entry point: the silver layer for one logical date (see llm_lakehouse.spark.silver)."""
 
-from llm_lakehouse.jobs.silver import main
+from llm_lakehouse.spark.silver import main
 
 if __name__ == "__main__":
     main()

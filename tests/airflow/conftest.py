@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from llm_lakehouse.lineage.airflow_env import plugin_env
-from llm_lakehouse.settings import REPO_ROOT, Settings, jobs_bin
+from llm_lakehouse.core.settings import REPO_ROOT, Settings
+from llm_lakehouse.datahub.airflow_env import plugin_env
 
 BASE = Path(tempfile.mkdtemp(prefix="llm-lakehouse-airflow-tests-"))
 os.environ.update(
@@ -30,9 +30,9 @@ os.environ.update(
 os.environ.setdefault("LAKEHOUSE_DATAHUB_SINK", "file")
 SETTINGS = Settings.from_env()
 os.environ.update(plugin_env(SETTINGS))
-os.environ["PATH"] = f"{jobs_bin(SETTINGS)}:{os.environ['PATH']}"
-LAKEHOUSE_CLI = str(Path(jobs_bin(SETTINGS)) / "lakehouse")
-ARTIFACTS = REPO_ROOT / "artifacts"
+os.environ["PATH"] = f"{SETTINGS.spark.bin}:{os.environ['PATH']}"
+LAKEHOUSE_CLI = str(Path(SETTINGS.spark.bin) / "lakehouse")
+SCREENSHOTS = REPO_ROOT / "docs" / "images"
 
 
 def lakehouse(*args: str, env: dict[str, str] | None = None) -> str:

@@ -10,9 +10,9 @@ import pendulum
 import pytest
 from conftest import SETTINGS, stats
 
-from llm_lakehouse.quality.report import report_path
-from llm_lakehouse.settings import REPO_ROOT
-from llm_lakehouse.spec import load_spec
+from llm_lakehouse.core.reports import report_path
+from llm_lakehouse.core.settings import REPO_ROOT
+from llm_lakehouse.core.spec import load_spec
 
 SPEC = load_spec(REPO_ROOT / "pipelines" / "corpus_nightly.yaml")
 
@@ -48,7 +48,7 @@ def test_dag_is_derived_from_the_spec(dagbag):
         assert task.owner == SPEC.owner and task.retries == SPEC.retries and task.retry_exponential_backoff
         assert task.pool == SPEC.spark.pool and task._conn_id == "spark_default"
         assert task.application.endswith(".py") and "--date" in task.application_args
-        assert task.conf[f"spark.sql.catalog.{SETTINGS.catalog_name}.uri"].startswith("jdbc:sqlite:")
+        assert task.conf[f"spark.sql.catalog.{SETTINGS.catalog.name}.uri"].startswith("jdbc:sqlite:")
         assert SPEC.spark.conf and SPEC.spark.conf.items() <= task.conf.items()  # the spec's Spark properties
         assert all(str(j).endswith(".jar") for j in task.jars.split(","))
     assert dag.get_task("silver").depends_on_past and not dag.get_task("bronze").depends_on_past
@@ -83,7 +83,7 @@ def test_maintenance_dag_is_one_spark_task_from_the_spec(dagbag):
 
 
 def test_dag_test_builds_one_day(dagbag, airflow_db):
-    from llm_lakehouse.sample import generate
+    from llm_lakehouse.devtools.sample import generate
 
     day = date(2026, 10, 14)  # after the spec start_date: earlier runs get no task instances
     manifest = generate(SETTINGS.landing, [day], docs_per_source=4)["days"][day.isoformat()]
@@ -106,7 +106,7 @@ def test_dag_test_builds_one_day(dagbag, airflow_db):
 
 def test_a_blocked_quality_gate_fails_the_task_once_without_retries(dagbag, airflow_db):
     """A day that is mostly junk: silver's quarantine_share (a warning-level rule) blocks the publish."""
-    from llm_lakehouse.sample import generate
+    from llm_lakehouse.devtools.sample import generate
 
     day = date(2026, 10, 15)  # the day after test_dag_test_builds_one_day's: silver depends on the past
     generate(SETTINGS.landing, [day], docs_per_source=4, seed=11)  # seed 7 would repeat 10-14: all duplicates
@@ -150,7 +150,7 @@ def test_a_blocked_quality_gate_fails_the_task_once_without_retries(dagbag, airf
 
 
 def test_the_accept_warnings_flag_parses_what_airflow_renders():
-    from llm_lakehouse.jobs.runner import parse_args
+    from llm_lakehouse.spark.runner import parse_args
 
     base = ["--spec", "x.yaml", "--date", "2026-10-15", "--run-id", "r"]
     assert parse_args([*base, "--accept-warnings", "True"]).accept_warnings is True
@@ -177,15 +177,15 @@ def run_instances(events: list[dict], run_id: str) -> list[tuple[str, dict]]:
 
 def check_lineage_store(got: dict, run_id: str) -> None:
     """What the jobs recorded for DataHub (file sink, read back as stored, not from the emitter)."""
-    from llm_lakehouse.lineage import mcps, model
-    from llm_lakehouse.lineage.config import LineageConfig
+    from llm_lakehouse.datahub import mcps, model
+    from llm_lakehouse.datahub.config import LineageConfig
 
     events = journal()
     aspects = {(e["entityUrn"], e["aspectName"]): e["aspect"]["json"] for e in events}
     cfg = LineageConfig.from_env(SETTINGS)
 
     def urn(ident: str) -> str:
-        return f"urn:li:dataset:(urn:li:dataPlatform:iceberg,{SETTINGS.catalog_name}.{ident},PROD)"
+        return f"urn:li:dataset:(urn:li:dataPlatform:iceberg,{SETTINGS.catalog.name}.{ident},PROD)"
 
     for table in model.spec_tables(SPEC):
         fields = [f["fieldPath"] for f in aspects[(urn(table.ident), "schemaMetadata")]["fields"]]
@@ -247,9 +247,9 @@ def check_lineage_store(got: dict, run_id: str) -> None:
 
 
 def test_gpu_stages_route_to_the_gpu_queue_without_secrets():
-    from llm_lakehouse.airflow_dag import spark_task
-    from llm_lakehouse.settings import Settings
-    from llm_lakehouse.spec import SparkStage
+    from llm_lakehouse.airflow.dags import spark_task
+    from llm_lakehouse.core.settings import Settings
+    from llm_lakehouse.core.spec import SparkStage
 
     spark = SPEC.spark.model_copy(update={"stages": {"gold": SparkStage(gpu=True)}})
     spec = SPEC.model_copy(update={"spark": spark})

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import ARTIFACTS, BASE, lakehouse, stats
+from conftest import BASE, SCREENSHOTS, lakehouse, stats
 
-from llm_lakehouse.lineage.airflow_env import plugin_env
-from llm_lakehouse.sample import default_days, generate
-from llm_lakehouse.settings import Settings
-from llm_lakehouse.spec import load_spec
-from llm_lakehouse.standalone import DAG_ID, Airflow, up
+from llm_lakehouse.core.settings import Settings
+from llm_lakehouse.core.spec import load_spec
+from llm_lakehouse.datahub.airflow_env import plugin_env
+from llm_lakehouse.devtools.sample import default_days, generate
+from llm_lakehouse.devtools.standalone import DAG_ID, AirflowProcess, up
 
 pytestmark = pytest.mark.e2e
 PORT = int(os.environ.get("LAKEHOUSE_TEST_AIRFLOW_PORT", "18080"))
@@ -60,12 +60,11 @@ def airflow():
     os.environ.update(env)
     manifest = generate(Settings.from_env().landing, DAYS, docs_per_source=6)
     spec = load_spec(Path(__file__).resolve().parents[2] / "pipelines" / "corpus_nightly.yaml")
-    af = Airflow(HOME / "airflow", PORT)
+    process = AirflowProcess(HOME / "airflow", PORT)
     try:
-        up(af.home, PORT, spec.spark.pool)
-        yield af, manifest
+        yield up(process, spec.spark.pool), manifest
     finally:
-        af.stop()
+        process.stop()
         for k, v in old.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -109,7 +108,7 @@ def test_browser_trigger_backfill(airflow):
 
     af, manifest = airflow
     day = DAYS[0]
-    ARTIFACTS.mkdir(exist_ok=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path="/usr/bin/chromium",
@@ -141,7 +140,8 @@ def test_browser_trigger_backfill(airflow):
             # reprocess behaviour other than "Missing Runs".
             dialog.get_by_text("Missing and Errored Runs", exact=True).click()
             dialog.get_by_text("1 run will be triggered").wait_for()
-            page.screenshot(path=str(ARTIFACTS / "backfill-dialog.png"))
+            # The README shows these: each run of the suite refreshes them.
+            page.screenshot(path=str(SCREENSHOTS / "backfill-dialog.png"))
             # On SQLite the api-server answers 503 "Database is locked" while the scheduler writes; the
             # dialog then stays open with that error, and a user clicks again.
             for attempt in range(5):
@@ -153,13 +153,17 @@ def test_browser_trigger_backfill(airflow):
                     if attempt == 4:
                         raise AssertionError(f"backfill dialog still open: {dialog.inner_text()}") from None
                     page.wait_for_timeout(3_000 * (attempt + 1))
+            runs = af.runs_for(day, day)
+            assert [r["data_interval_start"][:10] for r in runs] == [day.isoformat()]
+            assert {r["run_type"] for r in runs} == {"backfill"}
+            states = af.wait_runs([r["dag_run_id"] for r in runs])
+            assert set(states.values()) == {"success"}, states
+            # The run's page: its grid of task instances beside the run's details.
+            page.goto(f"{af.url}/dags/corpus_nightly/runs/{runs[0]['dag_run_id']}", wait_until="load")
+            page.wait_for_timeout(3_000)  # the grid fills from API calls after the page loads
+            page.screenshot(path=str(SCREENSHOTS / "airflow-grid.png"))
         finally:
             browser.close()
-    runs = af.runs_for(day, day)
-    assert [r["data_interval_start"][:10] for r in runs] == [day.isoformat()]
-    assert {r["run_type"] for r in runs} == {"backfill"}
-    states = af.wait_runs([r["dag_run_id"] for r in runs])
-    assert set(states.values()) == {"success"}, states
     assert counts(day) == expected(manifest, day)
 
 

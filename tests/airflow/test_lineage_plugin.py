@@ -10,10 +10,11 @@ from pathlib import Path
 from airflow.models.dagbag import DagBag
 from conftest import SETTINGS
 
-from llm_lakehouse.lineage import mcps, model
-from llm_lakehouse.lineage.config import LineageConfig
-from llm_lakehouse.settings import REPO_ROOT
-from llm_lakehouse.spec import load_spec
+from llm_lakehouse.core.settings import REPO_ROOT
+from llm_lakehouse.core.spec import load_spec
+from llm_lakehouse.core.stages import STAGES
+from llm_lakehouse.datahub import mcps
+from llm_lakehouse.datahub.config import LineageConfig
 
 
 def test_plugin_writes_to_the_lakehouse_file_connection() -> None:
@@ -47,10 +48,10 @@ def test_plugin_urns_equal_the_jobs_urns() -> None:
         job = AirflowGenerator.generate_datajob(cfg.cluster, task, dag, config=cfg)
         assert str(job.urn) == mcps.job_urn(ours, spec, task.task_id)
         outlets = sorted(translate_airflow_asset_to_urn(o, env=cfg.cluster) for o in task.outlets)
-        assert outlets == sorted(mcps.dataset_urn(ours, t) for t in model.stage_io(spec, task.task_id)[1])
+        assert outlets == sorted(mcps.dataset_urn(ours, t) for t in STAGES[task.task_id].outputs)
         # Inlets too, or the plugin would overwrite the task's inputs with none in a real GMS.
         inlets = sorted(translate_airflow_asset_to_urn(i, env=cfg.cluster) for i in task.inlets)
-        tables = [t for t in model.stage_io(spec, task.task_id)[0] if not t.startswith("landing")]
+        tables = [t for t in STAGES[task.task_id].inputs(spec) if not t.startswith("landing")]
         assert inlets == sorted(mcps.dataset_urn(ours, t) for t in tables)
     assert [i.uri.rstrip("/") for i in dag.get_task("gold").inlets] == [
         "iceberg://lakehouse.silver.documents"

@@ -9,7 +9,7 @@ import time
 import pytest
 from conftest import SETTINGS
 
-from llm_lakehouse.quality.report import report_path
+from llm_lakehouse.core.reports import report_path
 
 
 def _app(tmp_path, outcome: str):
@@ -34,7 +34,7 @@ def _app(tmp_path, outcome: str):
 def test_a_blocked_gate_fails_the_task_without_retry(tmp_path, outcome):
     from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-    from llm_lakehouse.airflow_dag import LakehouseSparkSubmitOperator
+    from llm_lakehouse.airflow.dags import LakehouseSparkSubmitOperator
 
     op = LakehouseSparkSubmitOperator(
         task_id="silver", conn_id="spark_default", application=str(_app(tmp_path, outcome)), retries=2

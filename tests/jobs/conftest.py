@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from llm_lakehouse.settings import REPO_ROOT, Settings
+from llm_lakehouse.core.settings import REPO_ROOT, Settings
 
 SPEC_PATH = REPO_ROOT / "pipelines" / "corpus_nightly.yaml"
 # Jobs emit DataHub lineage at their end: to a file under each test's LAKEHOUSE_HOME, not Lite.
@@ -23,7 +23,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="session")
 def spark(settings: Settings, spec) -> Iterator:
-    from llm_lakehouse.jobs.session import ensure_tables, spark_session
+    from llm_lakehouse.spark.session import ensure_tables, spark_session
 
     session = spark_session(settings, "tests")
     ensure_tables(session, settings, spec)
@@ -33,7 +33,7 @@ def spark(settings: Settings, spec) -> Iterator:
 
 @pytest.fixture(scope="session")
 def spec():
-    from llm_lakehouse.spec import load_spec
+    from llm_lakehouse.core.spec import load_spec
 
     return load_spec(SPEC_PATH)
 

@@ -6,8 +6,8 @@ import multiprocessing as mp
 import time
 from pathlib import Path
 
-from llm_lakehouse.jobs.runner import catalog_lock
-from llm_lakehouse.settings import Settings
+from llm_lakehouse.core.settings import Settings
+from llm_lakehouse.spark.runner import catalog_lock
 
 
 def _hold(home: str, log: str, name: str, seconds: float) -> None:

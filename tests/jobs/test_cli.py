@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from llm_lakehouse.sample import _prose
+from llm_lakehouse.devtools.sample import _prose
 
 CLI = str(Path(sys.executable).parent / "lakehouse")
 DAY = "2026-09-01"
@@ -90,6 +90,9 @@ def test_tables_and_history(built):
     listing = run(home, "tables").stdout
     for t in ("bronze.documents", "silver.documents", "silver.quarantine", "gold.training_doc"):
         assert t in listing
+    tables = {t["table"]: t for t in json.loads(run(home, "tables", "--json").stdout)}
+    assert tables["silver.documents"]["rows"] == 2 and tables["silver.documents"]["snapshot_id"]
+    assert tables["bronze.documents"]["rows"] == 4
     hist = json.loads(run(home, "history", "silver.documents", "--json").stdout)
     assert hist and all({"snapshot_id", "committed_at", "operation", "summary"} <= set(h) for h in hist)
     assert hist[-1]["summary"]["added-records"] == "2"
@@ -117,3 +120,40 @@ def test_clear_errors(built, tmp_path):
     assert proc.returncode != 0 and "unknown table" in proc.stderr
     proc = run(home, "stats", "--date", "2026-13-01", ok=False)
     assert proc.returncode != 0 and "YYYY-MM-DD" in proc.stderr
+
+
+def test_version_and_config_mask_secrets(tmp_path):
+    from llm_lakehouse import __version__
+
+    assert run(tmp_path, "--version").stdout.strip() == f"lakehouse {__version__}"
+    env = os.environ | {
+        "LAKEHOUSE_HOME": str(tmp_path),
+        "LAKEHOUSE_CATALOG_URI": "postgresql+psycopg2://ice:pg-SECRET@db:5432/iceberg_catalog",
+        "LAKEHOUSE_SPARK_CONF": '{"spark.driver.cores": "1"}',
+    }
+    proc = subprocess.run([CLI, "config", "--json"], capture_output=True, text=True, env=env, check=True)
+    shown = json.loads(proc.stdout)
+    assert "SECRET" not in proc.stdout + proc.stderr
+    assert shown["catalog"]["uri"] == "postgresql+psycopg2://ice:***@db:5432/iceberg_catalog"
+    assert shown["catalog"]["kind"] == "jdbc" and shown["home"] == str(tmp_path)
+    assert shown["spark"]["conf"] == {"spark.driver.cores": "1"}
+    table = subprocess.run([CLI, "config"], capture_output=True, text=True, env=env, check=True).stdout
+    assert "ice:***@db" in table and "SECRET" not in table
+
+
+@pytest.mark.parametrize(("blocked", "code"), [("silver of 2026-09-03 blocked: row_count", 3), (None, 1)])
+def test_build_tells_a_blocked_gate_from_a_crash(tmp_path, monkeypatch, blocked, code):
+    """Exit 3 when a quality gate held the day (the data), 1 when a job failed otherwise (the infrastructure)."""
+    from typer.testing import CliRunner
+
+    from llm_lakehouse.cli import app as cli_app
+
+    app_module = sys.modules["llm_lakehouse.cli.app"]
+    failed = subprocess.CompletedProcess([], returncode=1, stdout="")
+    monkeypatch.setattr(app_module.subprocess, "run", lambda *a, **k: failed)
+    monkeypatch.setattr(app_module, "blocked_message", lambda *a: blocked)
+    result = CliRunner().invoke(
+        cli_app, ["build", "--date", "2026-09-03"], env={"LAKEHOUSE_HOME": str(tmp_path)}
+    )
+    assert result.exit_code == code, result.output
+    assert ("blocked: row_count" in result.output) == (blocked is not None)

@@ -14,13 +14,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from llm_lakehouse.catalog import open_catalog, read_day
-from llm_lakehouse.jobs.bronze import ingest_day
-from llm_lakehouse.jobs.silver import refine_day
-from llm_lakehouse.pipes import build_pipe
-from llm_lakehouse.pipes.base import with_drop_columns
-from llm_lakehouse.pipes.minhash import jaccard_estimate
-from llm_lakehouse.sample import _prose, jaccard
+from llm_lakehouse.core.catalog import open_catalog, read_day
+from llm_lakehouse.core.pipes import build_pipe
+from llm_lakehouse.core.pipes.base import with_drop_columns
+from llm_lakehouse.core.pipes.minhash import jaccard_estimate
+from llm_lakehouse.devtools.sample import _prose, jaccard
+from llm_lakehouse.spark.bronze import ingest_day
+from llm_lakehouse.spark.context import RunContext
+from llm_lakehouse.spark.silver import refine_day
 
 DAYS = [date(2025, 3, 1), date(2025, 3, 2), date(2025, 3, 3)]
 THRESHOLD = 0.8  # the spec's minhash threshold
@@ -67,8 +68,8 @@ def planted(spark, spec, settings):
             truth[f"c{n}-{i}"] = (src, jaccard(originals[src], copy))
             docs.append({"id": f"c{n}-{i}", "text": copy})
         write_day(settings, day, docs)
-        ingest_day(spark, spec, settings, day, f"dedup__{day}")
-        results[day] = refine_day(spark, spec, settings, day, f"dedup__{day}")
+        ingest_day(RunContext(spark, spec, settings, day, f"dedup__{day}"))
+        results[day] = refine_day(RunContext(spark, spec, settings, day, f"dedup__{day}"))
     cat = open_catalog(settings)
     quarantine = [r for d in DAYS[:2] for r in read_day(cat, "silver.quarantine", d).to_pylist()]
     return truth, {r["doc_id"]: r for r in quarantine}, results
@@ -120,8 +121,8 @@ def test_a_small_day_reads_a_few_index_buckets(planted, spark, spec, settings):
     """Incremental cost: two new documents probe a fraction of the index, not all of history."""
     rng = random.Random(5)
     write_day(settings, DAYS[2], [{"id": f"n-{i}", "text": _prose(rng, min_words=120)} for i in range(2)])
-    ingest_day(spark, spec, settings, DAYS[2], "dedup__small")
-    stats = refine_day(spark, spec, settings, DAYS[2], "dedup__small")["dedup"]
+    ingest_day(RunContext(spark, spec, settings, DAYS[2], "dedup__small"))
+    stats = refine_day(RunContext(spark, spec, settings, DAYS[2], "dedup__small"))["dedup"]
     print(stats)
     assert stats["index_files_total"] >= 2 * spec.dedup.index_buckets * 0.9  # two earlier days, all buckets
     assert stats["index_rows_total"] > 1000

@@ -24,8 +24,8 @@ import jsonschema
 import pytest
 import yaml
 
-from llm_lakehouse.leases import LeaseConfig
-from llm_lakehouse.settings import (
+from llm_lakehouse.core.leases import LeaseConfig
+from llm_lakehouse.core.settings import (
     ICEBERG_AWS_JAR,
     ICEBERG_JAR,
     ICEBERG_VERSION,
@@ -33,7 +33,8 @@ from llm_lakehouse.settings import (
     REPO_ROOT,
     Settings,
 )
-from llm_lakehouse.spec import load_spec
+from llm_lakehouse.core.spec import load_spec
+from llm_lakehouse.datahub.config import LineageConfig
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
@@ -130,9 +131,11 @@ def env_example() -> dict[str, str]:
 
 
 def settings_vars() -> set[str]:
-    """The LAKEHOUSE_* variables settings.py (and leases.py, for the day leases) reads."""
+    """The LAKEHOUSE_* variables the project reads: settings.py, leases.py (the day leases), the lineage config."""
     package = REPO_ROOT / "src" / "llm_lakehouse"
-    source = (package / "settings.py").read_text() + (package / "leases.py").read_text()
+    source = "".join(
+        (package / f).read_text() for f in ("core/settings.py", "core/leases.py", "datahub/config.py")
+    )
     return set(re.findall(r'"(LAKEHOUSE_[A-Z0-9_]+)"', source))
 
 
@@ -357,7 +360,7 @@ def test_celery_queues_and_gpu_reservations(resolved: dict) -> None:
     assert services["airflow-worker"]["command"].endswith("--queues default")
     assert "--queues gpu" in services["airflow-worker-gpu"]["command"]
     assert services["airflow-worker"]["environment"]["AIRFLOW__OPERATORS__DEFAULT_QUEUE"] == "default"
-    dag_source = (REPO_ROOT / "src" / "llm_lakehouse" / "airflow_dag.py").read_text()
+    dag_source = (REPO_ROOT / "src" / "llm_lakehouse" / "airflow/dags.py").read_text()
     assert 'DEFAULT_QUEUE = "default"' in dag_source and 'GPU_QUEUE = "gpu"' in dag_source
 
     def gpus(svc: dict) -> list[dict]:
@@ -398,15 +401,19 @@ def test_project_is_configured_through_env_only(resolved: dict) -> None:
     env = {k: str(v) for k, v in worker["environment"].items()}
     assert {k for k in env if k.startswith("LAKEHOUSE_")} <= settings_vars()
     settings = Settings.from_env(env)
-    assert settings.catalog_kind == "rest" and settings.catalog_uri == "http://iceberg-rest:8181"
-    assert settings.warehouse == "s3://lakehouse/warehouse" and settings.s3_endpoint == "http://minio:9000"
-    assert settings.spark_master == "spark://spark-master:7077"
-    assert settings.datahub_sink == "rest" and settings.datahub_gms_url == "http://datahub-gms:8080"
+    assert settings.catalog.kind == "rest" and settings.catalog.uri == "http://iceberg-rest:8181"
+    assert (
+        settings.catalog.warehouse == "s3://lakehouse/warehouse"
+        and settings.catalog.s3_endpoint == "http://minio:9000"
+    )
+    assert settings.spark.master == "spark://spark-master:7077"
+    lineage = LineageConfig.from_env(settings, env)
+    assert lineage.sink == "rest" and lineage.gms_url == "http://datahub-gms:8080"
     conf = settings.submit_conf()
     assert conf["spark.sql.catalog.lakehouse.type"] == "rest"
     assert conf["spark.sql.catalog.lakehouse.io-impl"] == "org.apache.iceberg.aws.s3.S3FileIO"
     assert conf["spark.sql.catalog.lakehouse.s3.endpoint"] == "http://minio:9000"
-    assert settings.pyiceberg_properties()["type"] == "rest"
+    assert settings.catalog.pyiceberg_properties()["type"] == "rest"
     # No value of .env reaches what Airflow renders: interpolate each secret with a recognisable value.
     marked = {
         k: (f"MARK{i}x" if SECRET_NAME.search(k) else v) for i, (k, v) in enumerate(env_example().items())
@@ -422,12 +429,12 @@ def test_project_is_configured_through_env_only(resolved: dict) -> None:
     )  # the SDK chain gets it from the environment
     # Spark's connection is the cluster, in client mode (the driver in the worker's task).
     conn = json.loads(env["AIRFLOW_CONN_SPARK_DEFAULT"])
-    assert conn == {"conn_type": "spark", "host": settings.spark_master, "extra": {"deploy-mode": "client"}}
+    assert conn == {"conn_type": "spark", "host": settings.spark.master, "extra": {"deploy-mode": "client"}}
     # The REST catalog serves the bucket the lakehouse names, on the same MinIO.
     rest = services["iceberg-rest"]["environment"]
     assert (
-        rest["CATALOG_WAREHOUSE"] == settings.warehouse
-        and rest["CATALOG_S3_ENDPOINT"] == settings.s3_endpoint
+        rest["CATALOG_WAREHOUSE"] == settings.catalog.warehouse
+        and rest["CATALOG_S3_ENDPOINT"] == settings.catalog.s3_endpoint
     )
     assert rest["CATALOG_IO__IMPL"] == "org.apache.iceberg.aws.s3.S3FileIO"
     # Drivers (Celery workers) and executors (Spark workers) see the landing zone at the same path, and the S3 keys.
@@ -450,11 +457,13 @@ def test_project_is_configured_through_env_only(resolved: dict) -> None:
 
 
 def test_datahub_plugin_env_is_what_the_lineage_code_derives(resolved: dict) -> None:
-    """Compose spells out what `python -m llm_lakehouse.lineage.airflow_env` gives `make run` for a rest sink."""
-    from llm_lakehouse.lineage import airflow_env
+    """Compose spells out what `python -m llm_lakehouse.datahub.airflow_env` gives `make run` for a rest sink."""
+    from llm_lakehouse.datahub import airflow_env
 
     env = {k: str(v) for k, v in resolved["services"]["airflow-worker"]["environment"].items()}
-    derived = airflow_env.plugin_env(Settings.from_env(env), {})
+    # Only what the lineage code reads: the AIRFLOW__DATAHUB__* values compose spells out would win.
+    inputs = {k: v for k, v in env.items() if k.startswith(("LAKEHOUSE_", "DATAHUB_GMS_"))}
+    derived = airflow_env.plugin_env(Settings.from_env(env), inputs)
     conn = "AIRFLOW_CONN_DATAHUB_REST_DEFAULT"
     assert {k: v for k, v in derived.items() if k != conn} == {k: env[k] for k in derived if k != conn}
     ours = json.loads(env[conn])
@@ -602,7 +611,7 @@ def test_chart_env_is_what_settings_reads(values: dict) -> None:
             "DATAHUB_GMS_URL": lake["datahub"]["gmsUrl"],
         }
     )
-    assert settings.catalog_kind == "rest" and settings.uses_s3
+    assert settings.catalog.kind == "rest" and settings.catalog.uses_s3
     # Several worker pods: the day leases in PostgreSQL, not the SQLite file on the shared volume.
     assert "LAKEHOUSE_LEASE_DB_URI" in keys
     leases = LeaseConfig.from_settings(settings, {"LAKEHOUSE_LEASE_DB_URI": lake["leases"]["dbUri"]})

@@ -10,23 +10,24 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from llm_lakehouse import dataset
-from llm_lakehouse.catalog import load, open_catalog, read_day
-from llm_lakehouse.chunking import chunk_batch, windows
-from llm_lakehouse.embeddings import (
+from llm_lakehouse.cli import dataset
+from llm_lakehouse.cli.search import search
+from llm_lakehouse.cli.shards import TokenShards, write_shards
+from llm_lakehouse.core.catalog import load, open_catalog, read_day
+from llm_lakehouse.core.pipes import build_pipe
+from llm_lakehouse.devtools.sample import default_days, generate
+from llm_lakehouse.spark.bronze import ingest_day
+from llm_lakehouse.spark.chunking import chunk_batch, windows
+from llm_lakehouse.spark.context import RunContext
+from llm_lakehouse.spark.embeddings import (
     BackendUnavailable,
     VllmBackend,
     chunk_tokenizer,
     model_dir,
     resolve_device,
 )
-from llm_lakehouse.jobs.bronze import ingest_day
-from llm_lakehouse.jobs.gold import build_day, tokenize_day
-from llm_lakehouse.jobs.silver import refine_day
-from llm_lakehouse.pipes import build_pipe
-from llm_lakehouse.sample import default_days, generate
-from llm_lakehouse.search import search
-from llm_lakehouse.shards import TokenShards, write_shards
+from llm_lakehouse.spark.gold import build_day, tokenize_day
+from llm_lakehouse.spark.silver import refine_day
 
 DAYS = default_days(date(2026, 8, 1), 3)
 FACTS = date(2026, 8, 10)  # a day of hand-written documents on distinct topics, for search
@@ -167,7 +168,7 @@ def test_vllm_backend_reports_that_it_needs_a_gpu():
 
 
 def test_device_auto_falls_back_to_cpu_with_a_log_line(caplog):
-    with caplog.at_level(logging.INFO, logger="llm_lakehouse.embeddings"):
+    with caplog.at_level(logging.INFO, logger="llm_lakehouse.spark.embeddings"):
         assert resolve_device("auto") == "cpu"
     assert "no CUDA GPU on this worker, running on the CPU" in caplog.text
     with pytest.raises(BackendUnavailable, match="no CUDA GPU"):
@@ -180,9 +181,9 @@ def test_device_auto_falls_back_to_cpu_with_a_log_line(caplog):
 
 
 def _build(spark, spec, settings, day, run_id, input_dir=None):
-    ingest_day(spark, spec, settings, day, run_id, input_dir=input_dir)
-    refine_day(spark, spec, settings, day, run_id)
-    return build_day(spark, spec, settings, day, run_id)
+    ingest_day(RunContext(spark, spec, settings, day, run_id), input_dir=input_dir)
+    refine_day(RunContext(spark, spec, settings, day, run_id))
+    return build_day(RunContext(spark, spec, settings, day, run_id))
 
 
 @pytest.fixture(scope="module")
@@ -220,7 +221,7 @@ def test_a_rerun_embeds_nothing_and_keeps_chunk_ids(gold, spark, spec, settings)
     before = read_day(
         open_catalog(settings), "gold.chunk_embeddings", day, ("chunk_id", "embedding")
     ).to_pylist()
-    out = build_day(spark, spec, settings, day, "gold__rerun")
+    out = build_day(RunContext(spark, spec, settings, day, "gold__rerun"))
     assert out["gold_embedded"] == 0 and out["gold_embeddings_reused"] == out["gold_chunks"] == len(before)
     after = read_day(
         open_catalog(settings), "gold.chunk_embeddings", day, ("chunk_id", "embedding")
@@ -315,7 +316,7 @@ def test_a_version_rebuilds_identically_after_more_days_arrive(gold, spark, spec
     m = dataset.create(cat, spec, settings, dataset.Request("pinned", DAYS[0], DAYS[1], {"web": 0.5}, 128, 7))
     # New data: another day, and day 2 rebuilt by a rerun (new snapshots on gold's main).
     _build(spark, spec, settings, DAYS[2], "gold__later")
-    tokenize_day(spark, spec, settings, DAYS[1], "gold__rerun2")
+    tokenize_day(RunContext(spark, spec, settings, DAYS[1], "gold__rerun2"))
     assert (
         load(open_catalog(settings), "gold.training_documents").current_snapshot().snapshot_id
         != (m["input_snapshots"]["gold.training_documents"])

@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from llm_lakehouse import ingest
-from llm_lakehouse.ingest import READ_SCHEMA, _lines, jsonl_rows, list_files, read_file
-from llm_lakehouse.spec import Source
+from llm_lakehouse.core.spec import Source
+from llm_lakehouse.spark import ingest
+from llm_lakehouse.spark.ingest import READ_SCHEMA, _lines, jsonl_rows, list_files, read_file
 
 WEB = Source(name="web")
 DOCS = Source(name="docs", format="parquet", content_type="text/markdown")

@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from llm_lakehouse.leases import (
+from llm_lakehouse.core.leases import (
     Holder,
     Lease,
     LeaseConfig,
@@ -40,7 +40,7 @@ from llm_lakehouse.leases import (
     lease_engine,
     leases,
 )
-from llm_lakehouse.settings import REPO_ROOT, Settings
+from llm_lakehouse.core.settings import REPO_ROOT, Settings
 
 D1 = date(2026, 5, 1)
 D2 = date(2026, 5, 2)
@@ -48,7 +48,7 @@ D2 = date(2026, 5, 2)
 # spawned child would import them again (seconds on a small machine), a plain fork would copy this process's
 # threads and pooled connections. (The server imports before it sees sys.path: only installed modules.)
 CTX = mp.get_context("forkserver")
-CTX.set_forkserver_preload(["pytest", "psycopg2", "llm_lakehouse.leases"])
+CTX.set_forkserver_preload(["pytest", "psycopg2", "llm_lakehouse.core.leases"])
 ELSEWHERE = "another-machine/4026531836"  # a node whose pids this process cannot check
 
 
@@ -130,7 +130,7 @@ def _config(request: pytest.FixtureRequest, backend: str, home: Path, ttl_s: flo
     settings = Settings.from_env(env)
     settings.prepare()
     config = LeaseConfig.from_settings(settings, {"LAKEHOUSE_LEASE_TTL_S": str(ttl_s)})
-    expected = settings.catalog_uri if backend == "postgresql" else f"sqlite:///{settings.home / 'leases.db'}"
+    expected = settings.catalog.uri if backend == "postgresql" else f"sqlite:///{settings.home / 'leases.db'}"
     assert config.uri == expected
     return config
 
@@ -249,7 +249,7 @@ def test_a_second_run_fails_naming_the_holders_run_id(config: LeaseConfig, caplo
 
         # With a wait, it polls (saying who holds the day) for that long, then fails the same way.
         started = time.monotonic()
-        with caplog.at_level("WARNING", "llm_lakehouse.leases"), pytest.raises(LeaseHeld):
+        with caplog.at_level("WARNING", "llm_lakehouse.core.leases"), pytest.raises(LeaseHeld):
             Lease(config, "silver", D1, "cli__2026-05-01").acquire(wait_s=0.6)
         assert time.monotonic() - started >= 0.6
         assert "held by run 'scheduled__2026-05-01'" in caplog.text
@@ -378,7 +378,7 @@ def test_where_the_leases_live(tmp_path: Path):
     # Beside an SQLite catalog, not inside its file (a heartbeat there fails the job's next Iceberg commit).
     assert LeaseConfig.from_settings(embedded, {}).uri == f"sqlite:///{tmp_path.resolve() / 'leases.db'}"
     jdbc = Settings.from_env(home | {"LAKEHOUSE_CATALOG_URI": "postgresql+psycopg2://u:p@db/catalog"})
-    assert LeaseConfig.from_settings(jdbc, {}).uri == jdbc.catalog_uri
+    assert LeaseConfig.from_settings(jdbc, {}).uri == jdbc.catalog.uri
     # A REST catalog has no database here: a SQLite file under LAKEHOUSE_HOME, unless one is named.
     rest = Settings.from_env(home | {"LAKEHOUSE_CATALOG_URI": "http://rest:8181"})
     assert LeaseConfig.from_settings(rest, {}).uri == f"sqlite:///{tmp_path.resolve() / 'leases.db'}"
@@ -404,7 +404,7 @@ def test_where_the_leases_live(tmp_path: Path):
 
 
 def test_a_liveness_check_trusts_no_reused_pid():
-    from llm_lakehouse.leases import pid_alive
+    from llm_lakehouse.core.leases import pid_alive
 
     me = Holder.me()
     assert pid_alive(me.pid, me.pid_start)
@@ -417,7 +417,7 @@ def test_a_liveness_check_trusts_no_reused_pid():
 
 # -- the runner ---------------------------------------------------------------------------------------------
 def test_run_job_holds_the_days_lease_around_the_whole_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from llm_lakehouse.jobs import runner
+    from llm_lakehouse.spark import runner
 
     monkeypatch.setenv("LAKEHOUSE_HOME", str(tmp_path))
     monkeypatch.delenv("LAKEHOUSE_CATALOG_URI", raising=False)
@@ -426,13 +426,13 @@ def test_run_job_holds_the_days_lease_around_the_whole_job(tmp_path: Path, monke
     cfg = LeaseConfig.from_settings(settings, {})
     seen: dict[str, Any] = {}
 
-    def write_audit_publish(spark, spec, settings, stage, tables, day, run_id, body, accept_warnings=False):
+    def write_audit_publish(ctx, stage, tables, body):
         out = body()
-        seen["published"] = run_id  # the gate and publish run inside the lease too
-        seen["held at publish"] = current_lease(cfg, stage, day)
+        seen["published"] = ctx.run_id  # the gate and publish run inside the lease too
+        seen["held at publish"] = current_lease(cfg, stage, ctx.day)
         return out
 
-    def body(spark, spec, settings, args) -> dict[str, Any]:
+    def body(ctx, args) -> dict[str, Any]:
         held = current_lease(cfg, "silver", args.date)
         seen["held in body"] = held
         if args.run_id == "lost-run":
@@ -462,8 +462,8 @@ def test_run_job_holds_the_days_lease_around_the_whole_job(tmp_path: Path, monke
 
     fake_session = types.SimpleNamespace(spark_session=lambda *a: None, ensure_tables=lambda *a: None)
     fake_wap = types.SimpleNamespace(write_audit_publish=write_audit_publish)
-    monkeypatch.setitem(sys.modules, "llm_lakehouse.jobs.session", fake_session)
-    monkeypatch.setitem(sys.modules, "llm_lakehouse.jobs.wap", fake_wap)
+    monkeypatch.setitem(sys.modules, "llm_lakehouse.spark.session", fake_session)
+    monkeypatch.setitem(sys.modules, "llm_lakehouse.spark.wap", fake_wap)
     monkeypatch.setattr(runner, "_lineage", lambda *a: None)
 
     result = runner.run_job("silver", body, _argv("run-1"))

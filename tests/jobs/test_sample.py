@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from llm_lakehouse import sample
-from llm_lakehouse.ingest import list_files, read_file
-from llm_lakehouse.pipes import build_chain
-from llm_lakehouse.spec import load_spec
+from llm_lakehouse.core.pipes import build_chain
+from llm_lakehouse.core.spec import load_spec
+from llm_lakehouse.devtools import sample
+from llm_lakehouse.spark.ingest import list_files, read_file
 
 SPEC = Path(__file__).resolve().parents[2] / "pipelines" / "corpus_nightly.yaml"
 DAYS = [date(2026, 11, 1) + timedelta(days=i) for i in range(3)]

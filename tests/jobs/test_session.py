@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from llm_lakehouse.jobs.session import FINGERPRINT_PROPERTY, ensure_tables
-from llm_lakehouse.settings import Settings
-from llm_lakehouse.tables import ALL_TABLES, SILVER
+from llm_lakehouse.core.settings import Settings
+from llm_lakehouse.core.tables import ALL_TABLES, SILVER
+from llm_lakehouse.spark.session import FINGERPRINT_PROPERTY, ensure_tables
 
 
 @pytest.fixture
@@ -18,7 +18,7 @@ def scratch(spark, tmp_path) -> Settings:
     settings = Settings.from_env(
         {**os.environ, "LAKEHOUSE_HOME": str(tmp_path), "LAKEHOUSE_CATALOG_NAME": f"scratch_{tmp_path.name}"}
     )
-    prefix = f"spark.sql.catalog.{settings.catalog_name}"
+    prefix = f"spark.sql.catalog.{settings.catalog.name}"
     for key, value in settings.spark_conf().items():
         if key == prefix or key.startswith(prefix + "."):
             spark.conf.set(key, value)
@@ -36,7 +36,7 @@ def _tables(spark, cat: str) -> set[str]:
 def test_unchanged_tables_cost_three_statements_a_namespace_and_changes_take_the_full_path(
     spark, spec, scratch, monkeypatch
 ):
-    cat = scratch.catalog_name
+    cat = scratch.catalog.name
     ensure_tables(spark, scratch)  # no spec: silver.documents without the spec's pipe columns
     assert _tables(spark, cat) == {t.ident for t in ALL_TABLES}
     base = set(spark.table(f"{cat}.{SILVER.ident}").columns)

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from llm_lakehouse.settings import Settings
+from llm_lakehouse.core.settings import Settings
+from llm_lakehouse.datahub.config import LineageConfig
 
 
 def test_embedded_default_shares_one_catalog_between_spark_and_pyiceberg(tmp_path: Path):
     s = Settings.from_env({"LAKEHOUSE_HOME": str(tmp_path)})
-    conf, props = s.spark_conf(), s.pyiceberg_properties()
-    assert s.embedded and s.catalog_name == "lakehouse"
+    conf, props = s.spark_conf(), s.catalog.pyiceberg_properties()
+    assert s.catalog.embedded and s.catalog.name == "lakehouse"
     assert conf["spark.sql.catalog.lakehouse.uri"] == f"jdbc:sqlite:{tmp_path}/catalog.db"
     assert props["uri"] == f"sqlite:///{tmp_path}/catalog.db"
     assert (
@@ -27,7 +28,7 @@ def test_embedded_default_shares_one_catalog_between_spark_and_pyiceberg(tmp_pat
     )
     assert conf["spark.sql.catalog.lakehouse.cache-enabled"] == "false"
     assert conf["spark.sql.defaultCatalog"] == "lakehouse"
-    assert conf["spark.pyspark.python"] == s.jobs_python
+    assert conf["spark.pyspark.python"] == s.spark.python
 
 
 def test_prepare_switches_sqlite_to_wal(tmp_path: Path):
@@ -47,11 +48,11 @@ def test_postgres_catalog_by_environment_only(tmp_path: Path):
         }
     )
     conf = s.spark_conf()
-    assert not s.embedded
+    assert not s.catalog.embedded
     assert conf["spark.sql.catalog.prod.uri"] == "jdbc:postgresql://db.internal:5433/iceberg_catalog"
     assert conf["spark.sql.catalog.prod.jdbc.user"] == "ice"
     assert conf["spark.sql.catalog.prod.warehouse"] == "s3://lake/warehouse"
-    assert s.pyiceberg_properties()["uri"].startswith("postgresql+psycopg2://")
+    assert s.catalog.pyiceberg_properties()["uri"].startswith("postgresql+psycopg2://")
 
 
 def test_bad_catalog_uri_and_spark_conf_fail_clearly(tmp_path: Path):
@@ -90,8 +91,8 @@ COMPOSE_ENV = {
 
 def test_rest_catalog_and_s3_warehouse_by_environment_only(tmp_path: Path):
     s = Settings.from_env({"LAKEHOUSE_HOME": str(tmp_path), **COMPOSE_ENV})
-    assert s.catalog_kind == "rest" and not s.embedded and s.uses_s3
-    assert s.spark_master == "spark://spark-master:7077"
+    assert s.catalog.kind == "rest" and not s.catalog.embedded and s.catalog.uses_s3
+    assert s.spark.master == "spark://spark-master:7077"
     conf = s.submit_conf()
     p = "spark.sql.catalog.lakehouse"
     assert conf[p] == "org.apache.iceberg.spark.SparkCatalog"
@@ -108,7 +109,7 @@ def test_rest_catalog_and_s3_warehouse_by_environment_only(tmp_path: Path):
     assert conf["spark.sql.defaultCatalog"] == "lakehouse"
     # S3FileIO needs the AWS bundle on the classpath.
     assert [j.name for j in s.jars()][-1] == "iceberg-aws-bundle-1.10.2.jar"
-    assert s.pyiceberg_properties() == {
+    assert s.catalog.pyiceberg_properties() == {
         "type": "rest",
         "uri": "http://iceberg-rest:8181",
         "warehouse": "s3://lakehouse/warehouse",
@@ -117,11 +118,14 @@ def test_rest_catalog_and_s3_warehouse_by_environment_only(tmp_path: Path):
         "s3.region": "us-east-1",
         "s3.force-virtual-addressing": "false",
     }
-    assert s.datahub_sink_config() == {
-        "type": "datahub-rest",
-        "config": {"server": "http://datahub-gms:8080", "token": "gms-SECRET-2"},
-    }
-    assert s.gpu_conf() == {"spark.executor.resource.gpu.amount": "1"}
+    lineage = LineageConfig.from_env(s, COMPOSE_ENV)
+    assert (lineage.sink, lineage.gms_url, lineage.token) == (
+        "rest",
+        "http://datahub-gms:8080",
+        "gms-SECRET-2",
+    )
+    assert "SECRET" not in repr(s) + repr(lineage)
+    assert s.spark.gpu_conf == {"spark.executor.resource.gpu.amount": "1"}
 
 
 def test_no_secret_reaches_the_submit_conf_or_the_rendered_env(tmp_path: Path, monkeypatch):
@@ -134,10 +138,10 @@ def test_no_secret_reaches_the_submit_conf_or_the_rendered_env(tmp_path: Path, m
         rendered = json.dumps([s.submit_conf(), s.spark_env()])
         assert "SECRET" not in rendered, rendered
         session = json.dumps(s.spark_conf())
-        assert ("pg-SECRET-5" if s.catalog_kind == "jdbc" else "tok-SECRET-1") in session
+        assert ("pg-SECRET-5" if s.catalog.kind == "jdbc" else "tok-SECRET-1") in session
         # S3 keys are no property anywhere: the AWS SDK chain reads them from the environment.
-        assert "key-SECRET-3" not in session + json.dumps(s.pyiceberg_properties())
-        assert "pg-SECRET-5" not in repr(s.redacted_catalog_uri)
+        assert "key-SECRET-3" not in session + json.dumps(s.catalog.pyiceberg_properties())
+        assert "pg-SECRET-5" not in repr(s.catalog.redacted_uri)
 
 
 def test_postgres_password_stays_out_of_the_submit_conf(tmp_path: Path):
@@ -151,7 +155,7 @@ def test_postgres_password_stays_out_of_the_submit_conf(tmp_path: Path):
     assert s.submit_conf()["spark.sql.catalog.lakehouse.jdbc.user"] == "ice"
     assert s.spark_conf()["spark.sql.catalog.lakehouse.jdbc.password"] == "s3cret"
     assert "LAKEHOUSE_CATALOG_URI" not in s.spark_env()
-    assert s.redacted_catalog_uri == "postgresql+psycopg2://ice:***@db.internal:5433/iceberg_catalog"
+    assert s.catalog.redacted_uri == "postgresql+psycopg2://ice:***@db.internal:5433/iceberg_catalog"
 
 
 def test_embedded_default_is_unchanged(tmp_path: Path):
@@ -164,19 +168,18 @@ def test_embedded_default_is_unchanged(tmp_path: Path):
         "sqlite-jdbc.jar",
         "postgresql.jar",
     ]
-    assert s.pyiceberg_properties() == {
+    assert s.catalog.pyiceberg_properties() == {
         "type": "sql",
         "uri": f"sqlite:///{tmp_path}/catalog.db",
         "warehouse": (tmp_path / "warehouse").as_uri(),
     }
-    assert s.gpu_conf() == {} and s.datahub_sink == "lite"
+    assert s.spark.gpu_conf == {} and LineageConfig.from_env(s, {}).sink == "lite"
     assert s.spark_env()["LAKEHOUSE_CATALOG_URI"] == f"sqlite:///{tmp_path}/catalog.db"
 
 
 @pytest.mark.parametrize(
     ("env", "error"),
     [
-        ({"LAKEHOUSE_DATAHUB_SINK": "kafka"}, "LAKEHOUSE_DATAHUB_SINK"),
         ({"LAKEHOUSE_S3_PATH_STYLE": "maybe"}, "LAKEHOUSE_S3_PATH_STYLE"),
         ({"LAKEHOUSE_SPARK_GPU_CONF": "[1]"}, "LAKEHOUSE_SPARK_GPU_CONF"),
         ({"LAKEHOUSE_CATALOG_URI": "thrift://hms:9083"}, "LAKEHOUSE_CATALOG_URI"),
@@ -188,16 +191,16 @@ def test_bad_deployment_variables_fail_clearly(env: dict[str, str], error: str):
 
 
 def test_datahub_file_sink_writes_under_home(tmp_path: Path):
-    s = Settings.from_env({"LAKEHOUSE_HOME": str(tmp_path), "LAKEHOUSE_DATAHUB_SINK": "file"})
-    assert s.datahub_sink_config() == {
-        "type": "file",
-        "config": {"filename": str(tmp_path / "datahub" / "mcps.json")},
-    }
+    env = {"LAKEHOUSE_HOME": str(tmp_path), "LAKEHOUSE_DATAHUB_SINK": "file"}
+    lineage = LineageConfig.from_env(Settings.from_env(env), env)
+    assert lineage.sink == "file" and lineage.file_path == tmp_path / "datahub" / "mcps.json"
+    with pytest.raises(ValueError, match="LAKEHOUSE_DATAHUB_SINK"):
+        LineageConfig.from_env(Settings.from_env(env), {**env, "LAKEHOUSE_DATAHUB_SINK": "kafka"})
 
 
 def test_open_catalog_loads_a_rest_catalog(tmp_path: Path):
     """open_catalog goes through pyiceberg's load_catalog for REST; a stub answers the one call it makes."""
-    from llm_lakehouse.catalog import open_catalog
+    from llm_lakehouse.core.catalog import open_catalog
 
     seen: list[str] = []
 
@@ -229,9 +232,12 @@ def test_open_catalog_loads_a_rest_catalog(tmp_path: Path):
 
 
 def test_spec_marks_gpu_stages():
-    from llm_lakehouse.spec import SparkSettings
+    from llm_lakehouse.core.spec import SparkSettings
 
-    spark = SparkSettings.model_validate({"stages": {"embed": {"gpu": True}, "gold": {}}})
-    assert spark.wants_gpu("embed") and not spark.wants_gpu("gold") and not spark.wants_gpu("bronze")
+    spark = SparkSettings.model_validate({"stages": {"gold": {"gpu": True}, "silver": {}}})
+    assert spark.wants_gpu("gold") and not spark.wants_gpu("silver") and not spark.wants_gpu("bronze")
     with pytest.raises(ValueError):
-        SparkSettings.model_validate({"stages": {"embed": {"gpus": 1}}})
+        SparkSettings.model_validate({"stages": {"gold": {"gpus": 1}}})
+    # A stage name that no stage declares (a typo) would silently route nothing to the GPU workers.
+    with pytest.raises(ValueError, match=r"unknown stage\(s\) \['glod'\]"):
+        SparkSettings.model_validate({"stages": {"glod": {"gpu": True}}})

@@ -13,12 +13,12 @@ import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
-from llm_lakehouse import sample
-from llm_lakehouse.pipes import build_chain, build_pipe
-from llm_lakehouse.pipes.base import DROP_COLUMNS, with_drop_columns
-from llm_lakehouse.pipes.language import load_model, model_path
-from llm_lakehouse.pipes.quality import SIGNALS, ngram_signals
-from llm_lakehouse.spec import SpecError, load_spec
+from llm_lakehouse.core.pipes import build_chain, build_pipe
+from llm_lakehouse.core.pipes.base import DROP_COLUMNS, with_drop_columns
+from llm_lakehouse.core.pipes.language import load_model, model_path
+from llm_lakehouse.core.pipes.quality import SIGNALS, ngram_signals
+from llm_lakehouse.core.spec import SpecError, load_spec
+from llm_lakehouse.devtools import sample
 
 SPEC = Path(__file__).resolve().parents[2] / "pipelines" / "corpus_nightly.yaml"
 PROSE = sample._prose(random.Random(1))  # English prose every rule keeps

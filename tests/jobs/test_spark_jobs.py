@@ -12,20 +12,21 @@ import pyarrow.compute as pc
 import pytest
 import tiktoken
 
-from llm_lakehouse.catalog import day_stats, history, open_catalog, read_day
-from llm_lakehouse.jobs.bronze import ingest_day
-from llm_lakehouse.jobs.gold import tokenize_day
-from llm_lakehouse.jobs.silver import refine_day
-from llm_lakehouse.pipes import step_labels
-from llm_lakehouse.sample import default_days, generate
+from llm_lakehouse.core.catalog import day_stats, history, open_catalog, read_day
+from llm_lakehouse.core.pipes import step_labels
+from llm_lakehouse.devtools.sample import default_days, generate
+from llm_lakehouse.spark.bronze import ingest_day
+from llm_lakehouse.spark.context import RunContext
+from llm_lakehouse.spark.gold import tokenize_day
+from llm_lakehouse.spark.silver import refine_day
 
 DAYS = default_days(date(2026, 10, 1), 3)
 
 
 def build(spark, spec, settings, day: date, run_id: str) -> dict:
-    out = ingest_day(spark, spec, settings, day, run_id)
-    out.update(refine_day(spark, spec, settings, day, run_id))
-    out.update(tokenize_day(spark, spec, settings, day, run_id))
+    out = ingest_day(RunContext(spark, spec, settings, day, run_id))
+    out.update(refine_day(RunContext(spark, spec, settings, day, run_id)))
+    out.update(tokenize_day(RunContext(spark, spec, settings, day, run_id)))
     return out
 
 
@@ -152,7 +153,7 @@ def test_run_audit_accounts_for_every_record(built, spec, settings):
 
 def test_no_structured_pii_leaks_into_silver_or_gold(built, spec, settings):
     """The leak test: the same detectors over every text column of silver and gold's decoded tokens."""
-    from llm_lakehouse.pii.scan import structured_hits
+    from llm_lakehouse.core.pii.scan import structured_hits
 
     cat = open_catalog(settings)
     enc = tiktoken.get_encoding(spec.gold.tokenizer.name)
@@ -200,7 +201,7 @@ def test_pii_audit_sums_silver_counts(built, settings):
 
 
 def test_canaries_never_reach_a_table(built, settings):
-    from llm_lakehouse.pii.canary import PREFIX
+    from llm_lakehouse.core.pii.canary import PREFIX
 
     cat = open_catalog(settings)
     for d in DAYS:
@@ -273,7 +274,7 @@ def test_failed_job_leaves_the_previous_snapshot(built, spark, spec, settings):
         }
     )
     with pytest.raises(Exception, match="no_such_encoding"):
-        tokenize_day(spark, broken, settings, day, "test__broken")
+        tokenize_day(RunContext(spark, broken, settings, day, "test__broken"))
     cat = open_catalog(settings)
     assert cat.load_table("gold.training_documents").current_snapshot().snapshot_id == before
     assert day_stats(cat, day)["gold_documents"] > 0
@@ -284,20 +285,20 @@ def test_an_empty_day_clears_what_the_day_held(spark, spec, settings, tmp_path):
     src = tmp_path / "feed"
     src.mkdir()
     (src / "a.jsonl").write_text(json.dumps({"id": 1, "text": "hello lakehouse"}) + "\n")
-    got = ingest_day(spark, spec, settings, day, "test__dir", input_dir=src)
+    got = ingest_day(RunContext(spark, spec, settings, day, "test__dir"), input_dir=src)
     assert got["bronze"] == 1 and got["by_source"] == {"feed": 1}
     (src / "a.jsonl").unlink()
-    assert ingest_day(spark, spec, settings, day, "test__dir2", input_dir=src)["bronze"] == 0
+    assert ingest_day(RunContext(spark, spec, settings, day, "test__dir2"), input_dir=src)["bronze"] == 0
 
 
 def test_a_day_nothing_landed_for_builds_through_gold_with_zero_counts(spark, spec, settings):
     """What unpausing the DAG runs at once (the last interval, usually empty on a new lake) must succeed."""
-    from llm_lakehouse.jobs.gold import build_day
+    from llm_lakehouse.spark.gold import build_day
 
     day = date(2026, 9, 28)
-    assert ingest_day(spark, spec, settings, day, "test__nothing")["bronze"] == 0
-    assert refine_day(spark, spec, settings, day, "test__nothing")["silver"] == 0
-    got = build_day(spark, spec, settings, day, "test__nothing")
+    assert ingest_day(RunContext(spark, spec, settings, day, "test__nothing"))["bronze"] == 0
+    assert refine_day(RunContext(spark, spec, settings, day, "test__nothing"))["silver"] == 0
+    got = build_day(RunContext(spark, spec, settings, day, "test__nothing"))
     assert (got["gold_documents"], got["gold_tokens"], got["gold_chunks"]) == (0, 0, 0)
     audit = read_day(open_catalog(settings), "ops.run_audit", day).to_pylist()
     assert {r["step"] for r in audit if r["job"] == "gold"} >= {"tokenize", "embed", "*"}
@@ -356,9 +357,9 @@ def test_a_hostile_day_stops_nothing_and_loses_nothing(spark, spec, settings, tm
     (feed / "c.jsonl.gz").write_bytes(whole[: len(whole) // 2])  # truncated
     (feed / "d.txt").write_text("not a landing format")
     (feed / "e.jsonl").write_bytes(b"")
-    bronze = ingest_day(spark, spec, settings, day, "test__hostile", input_dir=feed)
+    bronze = ingest_day(RunContext(spark, spec, settings, day, "test__hostile"), input_dir=feed)
     assert bronze["skipped_files"] == 2
-    silver = refine_day(spark, spec, settings, day, "test__hostile")
+    silver = refine_day(RunContext(spark, spec, settings, day, "test__hostile"))
     cat = open_catalog(settings)
     stats = day_stats(cat, day)
     assert stats["bronze"] == stats["silver"] + stats["quarantine"] + stats["duplicates"] == bronze["bronze"]
@@ -368,7 +369,7 @@ def test_a_hostile_day_stops_nothing_and_loses_nothing(spark, spec, settings, tm
     parsed = {r["doc_id"]: r["parse_error"] for r in read_day(cat, "bronze.documents", day).to_pylist()}
     assert all(parsed[d] is None for d in ("hostile/good", "hostile/bom", "hostile/z0", "hostile/z2")), parsed
     assert silver["silver"] == stats["silver"]
-    from llm_lakehouse.catalog import skipped_files
+    from llm_lakehouse.core.catalog import skipped_files
 
     assert {(Path(r["file"]).name, r["reason"]) for r in skipped_files(cat, day)} == {
         ("d.txt", "unsupported_file:.txt"),
@@ -379,7 +380,7 @@ def test_a_hostile_day_stops_nothing_and_loses_nothing(spark, spec, settings, tm
 def test_an_adhoc_build_replaces_only_its_own_source(built, spark, spec, settings, tmp_path):
     """After the nightly build of a day, ``build --source DIR`` for that day changes DIR's rows only, in
     every layer; a copy of a document another source published is the ad-hoc one's duplicate."""
-    from llm_lakehouse.jobs.gold import build_day
+    from llm_lakehouse.spark.gold import build_day
 
     day = DAYS[2]
     tables = ("bronze.documents", "silver.documents", "silver.quarantine", "gold.training_documents")
@@ -393,9 +394,9 @@ def test_an_adhoc_build_replaces_only_its_own_source(built, spark, spec, setting
         feed.mkdir(exist_ok=True)
         lines = "".join(json.dumps(r) + "\n" for r in records) + ("{broken\n" if broken else "")
         (feed / "x.jsonl").write_text(lines)
-        ingest_day(spark, spec, settings, day, run_id, input_dir=feed)
-        refine_day(spark, spec, settings, day, run_id, only_source=name)
-        build_day(spark, spec, settings, day, run_id, rag=False, only_source=name)
+        ingest_day(RunContext(spark, spec, settings, day, run_id), input_dir=feed)
+        refine_day(RunContext(spark, spec, settings, day, run_id), only_source=name)
+        build_day(RunContext(spark, spec, settings, day, run_id), rag=False, only_source=name)
 
     def rows_of(state: dict, t: str, source: str | None, exclude: bool = False) -> list[dict]:
         return [r for r in state[t] if (r["source"] != source if exclude else r["source"] == source)]
@@ -439,8 +440,8 @@ def test_days_built_out_of_order_keep_exactly_one_copy(spark, spec, settings, tm
 
     def build_day_of(day: date, run_id: str, records: list[dict]) -> None:
         land(records)
-        ingest_day(spark, spec, settings, day, run_id, input_dir=feed)
-        refine_day(spark, spec, settings, day, run_id)
+        ingest_day(RunContext(spark, spec, settings, day, run_id), input_dir=feed)
+        refine_day(RunContext(spark, spec, settings, day, run_id))
 
     # Texts no other test publishes: the published copy of a document on another day would win.
     late_docs = [{"id": "late-copy", "text": text}, {"id": "late-other", "text": GPL_PREAMBLE[2]}]
@@ -485,18 +486,19 @@ PUBLISH_POINTS = (
 
 
 def _staged(spark, spec, settings, stage: str, day: date, run_id: str, body) -> dict:
-    from llm_lakehouse.jobs.wap import write_audit_publish
-    from llm_lakehouse.submit import STAGES
+    from llm_lakehouse.core.stages import STAGES
+    from llm_lakehouse.spark.wap import write_audit_publish
 
-    return write_audit_publish(spark, spec, settings, stage, list(STAGES[stage][1]), day, run_id, body)
+    ctx = RunContext(spark, spec, settings, day, run_id)
+    return write_audit_publish(ctx, stage, list(STAGES[stage].outputs), body)
 
 
 def _republish(spark, spec, settings, day: date, run_id: str) -> dict:
     """Silver's publish sequence without silver's work: the body rewrites the day's published rows of every
     silver table under a new run id, and the gate has no rules. What is under test is the sequence."""
-    from llm_lakehouse.jobs.common import replace_day, stamp
-    from llm_lakehouse.jobs.publications import read_published
-    from llm_lakehouse.tables import TABLES
+    from llm_lakehouse.core.tables import TABLES
+    from llm_lakehouse.spark.common import replace_day, stamp
+    from llm_lakehouse.spark.publications import read_published
 
     ungated = spec.model_copy(update={"quality": spec.quality.model_copy(update={"tables": {}})})
 
@@ -518,7 +520,7 @@ def _view(settings, day: date, tables: tuple[str, ...]) -> tuple[dict, dict[str,
 
 
 def test_a_crash_anywhere_in_publishing_leaves_readers_on_one_run(built, spark, spec, settings, monkeypatch):
-    from llm_lakehouse import faults
+    from llm_lakehouse.core import faults
 
     day = DAYS[1]
     clean, before = _view(settings, day, SILVER_TABLES)
@@ -543,7 +545,7 @@ def test_a_crash_anywhere_in_publishing_leaves_readers_on_one_run(built, spark, 
         "silver",
         day,
         "test__after_crashes",
-        lambda: refine_day(spark, spec, settings, day, "test__after_crashes"),
+        lambda: refine_day(RunContext(spark, spec, settings, day, "test__after_crashes")),
     )
     stats, runs = _view(settings, day, SILVER_TABLES)
     assert stats == clean and runs == {t: {"test__after_crashes"} for t in runs}
@@ -557,8 +559,8 @@ def test_a_real_kill_9_after_main_moved_is_invisible_and_the_rerun_publishes(bui
     import os
     import subprocess
 
-    from llm_lakehouse import faults
-    from llm_lakehouse.submit import spark_submit_command
+    from llm_lakehouse.core import faults
+    from llm_lakehouse.spark.submit import spark_submit_command
 
     day = DAYS[1]
     clean, before = _view(settings, day, ("bronze.documents",))
@@ -584,7 +586,7 @@ def test_a_real_kill_9_after_main_moved_is_invisible_and_the_rerun_publishes(bui
         "bronze",
         day,
         "test__after_kill",
-        lambda: ingest_day(spark, spec, settings, day, "test__after_kill"),
+        lambda: ingest_day(RunContext(spark, spec, settings, day, "test__after_kill")),
     )
     stats, runs = _view(settings, day, ("bronze.documents",))
     assert stats == clean and runs == {"bronze.documents": {"test__after_kill"}}
@@ -597,10 +599,10 @@ def test_a_briefly_locked_catalog_database_delays_a_commit_without_failing_it(bu
     import threading
     import time
 
-    from llm_lakehouse.jobs.audit import write_audit
+    from llm_lakehouse.spark.audit import write_audit
 
     day = date(2026, 9, 21)
-    db = settings.catalog_uri.removeprefix("sqlite:///")
+    db = settings.catalog.uri.removeprefix("sqlite:///")
     locked, released = threading.Event(), threading.Event()
 
     def hold() -> None:
@@ -615,7 +617,9 @@ def test_a_briefly_locked_catalog_database_delays_a_commit_without_failing_it(bu
     holder = threading.Thread(target=hold)
     holder.start()
     assert locked.wait(10)
-    write_audit(spark, settings, day, "test__locked", "bronze", [{"step": "*", "docs_in": 1}])
+    write_audit(
+        RunContext(spark, None, settings, day, "test__locked"), "bronze", [{"step": "*", "docs_in": 1}]
+    )
     assert released.is_set()  # the commit went through only after the lock was released
     holder.join()
     rows = read_day(open_catalog(settings), "ops.run_audit", day, ("run_id",)).column("run_id").to_pylist()

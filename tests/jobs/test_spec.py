@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from llm_lakehouse.pipes import REGISTRY
-from llm_lakehouse.spec import PipelineSpec, SpecError, load_spec
+from llm_lakehouse.core.pipes import REGISTRY
+from llm_lakehouse.core.spec import PipelineSpec, SpecError, load_spec
+from llm_lakehouse.spark.context import RunContext
 
 SPEC = Path(__file__).resolve().parents[2] / "pipelines" / "corpus_nightly.yaml"
 TEXT = SPEC.read_text(encoding="utf-8")
@@ -352,7 +353,7 @@ def test_pii_coverage_errors_name_file_and_key(tmp_path, edit, key, expected):
 
 
 def test_undeclared_source_is_refused_without_a_default(tmp_path):
-    from llm_lakehouse.jobs.bronze import ingest_day
+    from llm_lakehouse.spark.bronze import ingest_day
 
     raw = yaml.safe_load(TEXT)
     raw["silver"]["pipes"][SUPPORT].pop("default")
@@ -365,12 +366,12 @@ def test_undeclared_source_is_refused_without_a_default(tmp_path):
     with pytest.raises(
         SpecError, match=r"source 'feed' has no PII policy in .*default: true; nothing was written"
     ):
-        ingest_day(None, spec, None, date(2026, 11, 1), "run", input_dir=feed)
+        ingest_day(RunContext(None, spec, None, date(2026, 11, 1), "run"), input_dir=feed)
 
 
 def test_the_specs_spark_properties_reach_spark_submit_and_the_deployment_wins(tmp_path):
-    from llm_lakehouse.settings import Settings
-    from llm_lakehouse.submit import spark_submit_command
+    from llm_lakehouse.core.settings import Settings
+    from llm_lakehouse.spark.submit import spark_submit_command
 
     spec = load_spec(SPEC)
     key, value = next(iter(spec.spark.conf.items()))

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import io
 import urllib.error
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 
-from llm_lakehouse import standalone
-from llm_lakehouse.standalone import Airflow, ApiError, interval
+from llm_lakehouse.devtools import standalone
+from llm_lakehouse.devtools.standalone import AirflowClient, ApiError, interval
 
 FIRST, LAST = date(2026, 10, 1), date(2026, 10, 2)
 RANGE = {"from_date": interval(FIRST)["logical_date"], "to_date": interval(LAST)["logical_date"]}
@@ -40,9 +40,9 @@ class Scripted:
 
 
 @pytest.fixture
-def af(monkeypatch, tmp_path) -> Airflow:
+def af(monkeypatch) -> AirflowClient:
     monkeypatch.setattr(standalone.time, "sleep", lambda s: None)
-    return Airflow(tmp_path, 1)
+    return AirflowClient("http://localhost:1")
 
 
 def test_an_orphan_left_by_a_503_is_waited_out_then_the_backfill_is_created(af, monkeypatch):
@@ -89,6 +89,22 @@ def test_the_bearer_token_never_shows_in_repr(af):
     assert "secret-jwt-value" not in repr(af) and af.token() == "secret-jwt-value"
 
 
+def test_list_calls_page_past_airflows_default_page_size(af, monkeypatch):
+    """120 runs in a range: Airflow answers 50 per call unless asked for more; every page is read."""
+    runs = [{"dag_run_id": f"backfill__{i}"} for i in range(120)]
+    asked: list[str] = []
+
+    def api(method: str, path: str, body: Any = None, auth: bool = True) -> Any:
+        asked.append(path)
+        query = dict(part.split("=") for part in path.split("?", 1)[1].split("&"))
+        offset, limit = int(query["offset"]), int(query["limit"])
+        return {"dag_runs": runs[offset : offset + limit], "total_entries": len(runs)}
+
+    monkeypatch.setattr(af, "_request", api)
+    assert af.runs_for(FIRST, FIRST + timedelta(days=119)) == runs
+    assert [p.rsplit("offset=", 1)[1] for p in asked] == ["0", "100"]
+
+
 def test_trigger_posts_a_run_with_the_days_interval_and_clears_an_existing_one(af, monkeypatch):
     calls: list[tuple[str, str, Any]] = []
     existing: list[dict] = []
@@ -109,3 +125,17 @@ def test_trigger_posts_a_run_with_the_days_interval_and_clears_an_existing_one(a
     existing.append({"dag_run_id": "scheduled__x"})
     assert af.trigger(FIRST) == "scheduled__x"
     assert calls[-1][:2] == ("POST", "/api/v2/dags/corpus_nightly/dagRuns/scheduled__x/clear")
+
+
+def test_a_locked_databases_500_is_retried_and_other_500s_are_not(af, monkeypatch):
+    """On SQLite the api-server's audit-log insert can hit the scheduler's lock: 500 "Database error", the call
+    rolled back. That is retried like a 503; any other 500 is an error."""
+    locked = '{"detail":{"reason":"Database error","statement":"hidden","orig_error":"hidden"}}'
+    created = {"id": 3, **RANGE, "completed_at": None}
+    script = Scripted(posts=[http_error(500, locked), created], backfills=[[]], runs=[])
+    monkeypatch.setattr(af, "_request", script)
+    assert af.backfill(FIRST, LAST) == created
+    script = Scripted(posts=[http_error(500, '{"detail":"boom"}')], backfills=[[]], runs=[])
+    monkeypatch.setattr(af, "_request", script)
+    with pytest.raises(ApiError, match="500"):
+        af.backfill(FIRST, LAST)

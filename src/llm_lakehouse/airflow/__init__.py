@@ -1,0 +1,1 @@
+"""The Airflow side: the DAG factory and the operators that ``dags/`` wire. Runs in the Airflow env only."""

@@ -1,0 +1,214 @@
+"""Builds the nightly DAG's tasks from a spec; imported by ``dags/`` in the Airflow env only.
+
+Each layer is one ``SparkSubmitOperator`` on the ``spark_default`` connection (``local[*]`` by default, a
+cluster master or ``k8s://`` by changing the connection alone), in a one-slot pool so Spark tasks never
+write the embedded catalog at the same time. A stage the spec marks ``gpu: true`` goes to the Celery queue
+``gpu`` (GPU workers) with the GPU Spark conf; every other to ``default``. The logical day processed is the start of the run's data
+interval: the run that fires at 02:00 UTC on day D+1 builds day D.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.sdk import Asset, CronDataIntervalTimetable, CronTriggerTimetable, Param
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from llm_lakehouse.core.reports import blocked_message
+from llm_lakehouse.core.settings import Settings
+from llm_lakehouse.core.spec import PipelineSpec
+from llm_lakehouse.core.stages import DAY_STAGES, MAINTENANCE, STAGES
+from llm_lakehouse.core.tables import TABLES
+from llm_lakehouse.spark.submit import application, application_args
+
+DAY = "{{ data_interval_start | ds }}"
+RUN_ID = "{{ run_id }}"
+# Celery queues (docker-compose.yml and the Helm chart run a worker on each); LocalExecutor ignores them.
+DEFAULT_QUEUE = "default"
+GPU_QUEUE = "gpu"
+# DAG param: publish a day whose only failed quality checks are warning-level ones (this run only).
+ACCEPT_WARNINGS = "accept_quality_warnings"
+
+
+class LakehouseSparkSubmitOperator(SparkSubmitOperator):
+    """spark-submit of a layer job. When the job's quality gate blocked the day, the task fails with the gate's
+    own message (each failed expectation and its observed value) and is not retried: the same input would
+    fail the same checks. Any other failure is spark-submit's, retried as usual."""
+
+    def execute(self, context: Any) -> None:
+        started = time.time()
+        try:
+            super().execute(context)
+        except AirflowException as exc:
+            message = blocked_message(Settings.from_env(), context["run_id"], self.task_id, started)
+            if message:
+                raise AirflowFailException(message) from exc
+            raise
+
+
+def asset(settings: Settings, ident: str) -> Asset:
+    # Maps to DataHub's urn:li:dataset:(urn:li:dataPlatform:iceberg,<catalog>.<layer>.<table>,PROD).
+    return Asset(f"iceberg://{settings.catalog.name}.{ident}")
+
+
+def dag_kwargs(spec: PipelineSpec) -> dict[str, Any]:
+    return {
+        "dag_id": spec.name,
+        "description": spec.description,
+        "schedule": CronDataIntervalTimetable(spec.schedule, timezone="UTC"),
+        "start_date": pendulum.datetime(
+            spec.start_date.year, spec.start_date.month, spec.start_date.day, tz="UTC"
+        ),
+        "catchup": False,
+        "max_active_runs": spec.max_active_runs,
+        "tags": [*spec.tags, "llm-lakehouse"],
+        "doc_md": doc_md(spec),
+        "params": {
+            ACCEPT_WARNINGS: Param(
+                False,
+                type="boolean",
+                title="Accept quality warnings",
+                description="Publish days whose only failed quality checks are warning-level ones "
+                "(this run only). Blocking checks can't be skipped: change the spec.",
+            )
+        },
+        "default_args": default_args(spec),
+    }
+
+
+def default_args(spec: PipelineSpec) -> dict[str, Any]:
+    """Owner and retries of every task of the spec's DAGs."""
+    return {
+        "owner": spec.owner,
+        "retries": spec.retries,
+        "retry_delay": timedelta(minutes=spec.retry_delay_minutes),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=30),
+    }
+
+
+def submit_kwargs(spec: PipelineSpec, settings: Settings) -> dict[str, Any]:
+    """What every spark-submit task of the spec shares: connection, jars, memory, environment, pool."""
+    return {
+        "conn_id": "spark_default",
+        "jars": ",".join(str(j) for j in settings.jars()),
+        "driver_memory": spec.spark.driver_memory,
+        "executor_memory": spec.spark.executor_memory,
+        "env_vars": settings.spark_env(),
+        "pool": spec.spark.pool,
+    }
+
+
+def queue(spec: PipelineSpec, stage: str) -> str:
+    return GPU_QUEUE if spec.spark.wants_gpu(stage) else DEFAULT_QUEUE
+
+
+def day_tasks(spec: PipelineSpec, settings: Settings | None = None) -> list[SparkSubmitOperator]:
+    """One task per stage of a day, chained in build order."""
+    tasks = [spark_task(spec, stage, settings) for stage in DAY_STAGES]
+    for upstream, downstream in zip(tasks, tasks[1:], strict=False):
+        upstream >> downstream
+    return tasks
+
+
+def spark_task(spec: PipelineSpec, stage: str, settings: Settings | None = None) -> SparkSubmitOperator:
+    settings = settings or Settings.from_env()
+    declared = STAGES[stage]
+    gpu = spec.spark.wants_gpu(stage)
+    return LakehouseSparkSubmitOperator(
+        task_id=stage,
+        application=application(stage),
+        application_args=application_args(
+            spec,
+            DAY,
+            RUN_ID,
+            ["--accept-warnings", f"{{{{ params.{ACCEPT_WARNINGS} }}}}", "--attempt", "{{ ti.try_number }}"],
+        ),
+        name=f"{spec.name}.{stage}",
+        # conf is a templated field, shown as the task's Rendered Template: submit_conf holds no secret.
+        conf=spec.spark.conf | settings.submit_conf() | (settings.spark.gpu_conf if gpu else {}),
+        queue=queue(spec, stage),
+        depends_on_past=declared.depends_on_past,
+        outlets=[asset(settings, t) for t in declared.outputs],
+        # The tables it reads: the DataHub plugin rewrites a task's inputs from its inlets.
+        inlets=[asset(settings, t) for t in declared.inputs(spec) if t in TABLES],
+        doc_md=f"Runs `spark_jobs/{declared.entry_point}` for the run's logical day: {declared.summary}; "
+        f"writes {', '.join(declared.outputs)}.",
+        **submit_kwargs(spec, settings),
+    )
+
+
+MAINTENANCE_DAG_ID = "lakehouse_maintenance"
+# The day a maintenance run files its ops.run_audit rows under: the day it runs (a trigger timetable has no
+# data interval to speak of, and a manual run may have no logical date at all).
+RUN_DAY = "{{ dag_run.run_after | ds }}"
+
+
+def maintenance_dag_kwargs(spec: PipelineSpec) -> dict[str, Any]:
+    m = spec.maintenance
+    return {
+        "dag_id": MAINTENANCE_DAG_ID,
+        "description": f"Iceberg table maintenance of {spec.name}'s lakehouse tables.",
+        # Fires at the cron time itself: nothing to build for an interval, only tables to tidy.
+        "schedule": CronTriggerTimetable(m.schedule, timezone="UTC"),
+        "start_date": pendulum.datetime(
+            spec.start_date.year, spec.start_date.month, spec.start_date.day, tz="UTC"
+        ),
+        "catchup": False,
+        "max_active_runs": 1,
+        "tags": [*spec.tags, "llm-lakehouse", "maintenance"],
+        "doc_md": f"""### {MAINTENANCE_DAG_ID}
+Iceberg maintenance of every lakehouse table, from `{spec.path}` (`maintenance:`): compact small data files
+(target {m.target_file_size_mb} MB), rewrite manifests, expire snapshots older than
+{m.snapshot_retention_days:g} days (main's last {m.retain_last} stay; dataset tags and write-audit-publish
+branches keep theirs), remove orphan files older than {m.orphan_min_age_hours:g} hours. Files and bytes removed
+per table: `ops.run_audit`, job `maintenance`, the run's day. Same as `lakehouse maintain`.
+""",
+        "default_args": default_args(spec),
+    }
+
+
+def maintenance_task(spec: PipelineSpec, settings: Settings | None = None) -> SparkSubmitOperator:
+    """spark-submit of ``spark_jobs/table_maintenance.py``; in the Spark pool, so it never runs beside a
+    layer job on the embedded catalog. No outlets: it changes no row, so it must not trigger asset consumers."""
+    settings = settings or Settings.from_env()
+    return SparkSubmitOperator(
+        task_id=MAINTENANCE.name,
+        application=application(MAINTENANCE.name),
+        application_args=application_args(spec, RUN_DAY, RUN_ID),
+        name=f"{spec.name}.maintenance",
+        conf=spec.spark.conf | settings.submit_conf(),
+        queue=DEFAULT_QUEUE,
+        doc_md=f"Runs `spark_jobs/{MAINTENANCE.entry_point}`: {MAINTENANCE.summary}.",
+        **submit_kwargs(spec, settings),
+    )
+
+
+def doc_md(spec: PipelineSpec) -> str:
+    sources = "\n".join(f"- `{s.name}` ({s.format}) {s.description}" for s in spec.sources)
+    pipes = " → ".join(p.pipe for p in spec.silver.pipes)
+    return f"""### {spec.name}
+{spec.description}
+
+Built from `{spec.path}` (spec digest `{spec.digest()}`); owners: {", ".join(spec.owners)}.
+
+Each run builds the day of its data interval's start: landing `<landing>/<day>/<source>/` →
+`bronze.documents` → `silver.documents` (+ `silver.quarantine`) → `gold.training_documents`.
+Every write replaces exactly that day, so reruns and backfills (Trigger → Backfill) are idempotent.
+Each job writes to an Iceberg branch and publishes to `main` only when the spec's quality checks pass
+(write-audit-publish); a blocked day fails its task with the failed checks, and main keeps its snapshot.
+Trigger with `{ACCEPT_WARNINGS}: true` to publish a day whose only failures are warning-level ones.
+`silver` depends on the previous run (dedup against history needs day order): in a backfill choose
+**Missing and Errored Runs** or **All Runs**. A manual run at logical date L builds the day before L.
+
+**Sources**
+
+{sources}
+
+**Silver pipes**: {pipes}; exact dedup ({spec.dedup.scope}).
+**Gold tokenizer**: `{spec.gold.tokenizer.name}`.
+"""

@@ -1,0 +1,31 @@
+"""The project's exceptions, in one place: what a caller may catch, by what went wrong."""
+
+from __future__ import annotations
+
+
+class LakehouseError(Exception):
+    """Base of the errors below."""
+
+
+class SpecError(LakehouseError, ValueError):
+    """A pipeline spec that does not validate; the message names file, key and expectation."""
+
+
+class PipeContractError(LakehouseError, RuntimeError):
+    """A pipe added or removed rows or columns: pipes only mark rows (see ``core/pipes/base.py``)."""
+
+
+class QualityGateFailed(LakehouseError, RuntimeError):
+    """The day did not pass its blocking checks (or its warnings, not accepted): nothing was published."""
+
+
+class LeaseLost(LakehouseError, RuntimeError):
+    """The lease expired while held (heartbeats failed past the TTL) and another run took the day over."""
+
+
+class DatasetError(LakehouseError, ValueError):
+    """A dataset request that cannot be met: the message says what and why."""
+
+
+class BackendUnavailable(LakehouseError, RuntimeError):
+    """The configured embedding backend cannot run on this worker (no GPU, or its library is not installed)."""

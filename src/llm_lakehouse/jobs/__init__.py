@@ -1,1 +1,0 @@
-"""Spark jobs, one module per layer; ``spark_jobs/*.py`` are their spark-submit entry points."""

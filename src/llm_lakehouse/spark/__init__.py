@@ -1,0 +1,2 @@
+"""The Spark side (jobs env): one job module per stage (``spark_jobs/*.py`` are their spark-submit entry points),
+ingest, dedup, write-audit-publish and the quality gate, the session and the run audit."""

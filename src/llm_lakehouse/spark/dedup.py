@@ -1,0 +1,302 @@
+"""Deduplication of one day's kept documents: exact and near (MinHash LSH), within the day and against history.
+
+What it drops, and which copy it keeps. **The published copy stays**: exactly one copy of a document stays
+across all published days, whatever order days are built in (out of order, old backfills, reruns):
+- ``exact_duplicate``: same ``content_hash`` as a document already published on any other day (earlier
+  *or later*: an old backfill built after a newer day keeps nothing the newer day holds), or as a smaller
+  ``doc_id`` among the documents this run publishes.
+- ``near_duplicate``: estimated Jaccard similarity of word shingles >= the minhash pipe's ``threshold``
+  with a published document of any other day, or with a smaller ``doc_id`` of this run (keep-first, as
+  datatrove and NeMo Curator do, in one aggregation instead of iterative connected components).
+  ``duplicate_of`` names the match (published days first); in a chain a~b~c where a and c differ, b and c
+  are both dropped (c's match b is itself dropped), which is what cluster-level dedup would do too.
+
+"Published" is every index row the run does not replace: all other days, and, for a one-source build
+(``only_source``), the day's other sources too. A rerun of a day compares with the same published rows as
+its first run, so it keeps the same copies. Silver runs of different days are serialized by the pipeline
+(``depends_on_past``) and by the catalog lock on SQLite; two runs racing on a server catalog could each keep
+a copy the other has not published yet.
+
+History is probed through ``silver.dedup_index``: one row per kept document for its exact hash (band -1) and
+one per MinHash band, partitioned by ``bucket = key mod index_buckets`` and ``dt``. A day reads only the
+index buckets its own keys fall in, so the cost grows with the day's documents, not with the lake (a day of
+a few documents reads a few buckets). Candidate pairs from band collisions are then verified with the full
+signatures (kept in ``silver.documents.minhash``), read only from the days the candidates come from.
+Everything is a Spark join or aggregation; nothing is collected to the driver except the bucket and day
+lists that drive partition pruning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from llm_lakehouse.core.pipes.minhash import MinHash
+from llm_lakehouse.core.settings import Settings
+from llm_lakehouse.core.spec import PipelineSpec
+from llm_lakehouse.core.tables import DEDUP_INDEX
+from llm_lakehouse.spark.common import materialize
+from llm_lakehouse.spark.context import RunContext
+
+EXACT = "exact_duplicate"
+NEAR = "near_duplicate"
+
+
+@dataclass
+class Dedup:
+    docs: DataFrame  # the day's kept rows (doc_id unique) plus dup_reason, dup_detail, duplicate_of
+    index: DataFrame  # index rows (without run columns) for every document that stays kept
+    stats: dict[str, Any] = field(default_factory=dict)
+    stored: list[DataFrame] = field(default_factory=list)  # what docs and index read: release after use
+
+
+def _day(day: date) -> F.Column:
+    return F.lit(day.isoformat()).cast("date")
+
+
+def minhash_params(spec: PipelineSpec) -> MinHash.Params | None:
+    step = spec.step("minhash")
+    return MinHash.Params(**step.params) if step else None
+
+
+def index_keys(docs: DataFrame, spec: PipelineSpec) -> DataFrame:
+    """(doc_id, band, key, content_hash, bucket) rows: one exact row, and one per band if near is on."""
+    # 15 hex digits (60 bits) fit a signed BIGINT; the full content_hash confirms an exact match.
+    exact = docs.select(
+        "doc_id",
+        F.lit(-1).alias("band"),
+        F.conv(F.substring("content_hash", 1, 15), 16, 10).cast("bigint").alias("key"),
+        "content_hash",
+    )
+    keys = exact if spec.dedup.exact else exact.limit(0)
+    p = minhash_params(spec)
+    if spec.dedup.near and p is not None:
+        bands, rows = p.bands, p.rows
+        per_band = F.array(
+            *[
+                F.struct(
+                    F.lit(b).alias("band"), F.xxhash64(F.slice("minhash", b * rows + 1, rows)).alias("key")
+                )
+                for b in range(bands)
+            ]
+        )
+        # A document without a single shingle has an all-max signature: it would collide with every other.
+        has_shingles = ~F.forall("minhash", lambda v: v == F.lit(-1))
+        near = (
+            docs.where(F.col("minhash").isNotNull() & has_shingles)
+            .select("doc_id", F.explode(per_band).alias("b"))
+            .select("doc_id", "b.band", "b.key", F.lit(None).cast("string").alias("content_hash"))
+        )
+        keys = keys.unionByName(near)
+    return keys.withColumn("bucket", F.pmod("key", F.lit(spec.dedup.index_buckets)).cast("int"))
+
+
+def published(day: date, only_source: str | None = None) -> F.Column:
+    """Index rows a run of ``day`` (of ``only_source``) does not replace: the copies already published."""
+    other_days = F.col("dt") != _day(day)
+    return other_days if only_source is None else other_days | ~F.col("doc_id").startswith(f"{only_source}/")
+
+
+def _history_index(
+    spark: SparkSession,
+    settings: Settings,
+    keys: DataFrame,
+    day: date,
+    only_source: str | None,
+    stats: dict[str, Any],
+    stored: list[DataFrame],
+) -> DataFrame:
+    """Published index rows in the buckets this run's keys fall in (partition-pruned scan)."""
+    buckets = sorted(r["bucket"] for r in keys.select("bucket").distinct().collect())
+    name = f"{settings.catalog.name}.{DEDUP_INDEX.ident}"
+    # Files and rows the scan below reads, from Iceberg's metadata (no data file is opened for this). A
+    # one-source run also reads its own day's files (its other sources are published).
+    files_read = F.col("partition.dt") != _day(day) if only_source is None else F.lit(True)
+    read = F.col("partition.bucket").isin(buckets) if buckets else F.lit(False)
+    files = (
+        spark.table(f"{name}.files")
+        .where(files_read)
+        .agg(
+            F.count("*").alias("files_total"),
+            F.coalesce(F.sum("record_count"), F.lit(0)).alias("rows_total"),
+            F.coalesce(F.sum(read.cast("int")), F.lit(0)).alias("files_read"),
+            F.coalesce(F.sum(F.when(read, F.col("record_count"))), F.lit(0)).alias("rows_read"),
+        )
+        .first()
+    )
+    stats.update(
+        index_buckets_read=len(buckets),
+        index_files_total=int(files["files_total"]),
+        index_files_read=int(files["files_read"]),
+        index_rows_total=int(files["rows_total"]),
+        index_rows_read=int(files["rows_read"]),
+    )
+    if not buckets:
+        return spark.table(name).limit(0)
+    # Read once: the exact join, the near pairs and their day list each probe it.
+    hist = materialize(spark.table(name).where(published(day, only_source) & F.col("bucket").isin(buckets)))
+    stored.append(hist)
+    return hist
+
+
+def deduplicate(ctx: RunContext, docs: DataFrame, only_source: str | None = None) -> Dedup:
+    spark, spec, settings, day = ctx.spark, ctx.spec, ctx.settings, ctx.day
+    stats: dict[str, Any] = {}
+    docs = docs.withColumn("_node", F.concat(F.lit("1|"), "doc_id"))
+    keys = materialize(index_keys(docs, spec))
+    stored = [keys]
+    history = spec.dedup.scope == "history"
+    hist = _history_index(spark, settings, keys, day, only_source, stats, stored) if history else None
+
+    # Exact: same content_hash already published, else the smallest doc_id of the run wins.
+    exact_hist = (
+        keys.where(F.col("band") == -1)
+        .alias("k")
+        .join(hist.where(F.col("band") == -1).alias("h"), ["bucket", "band", "key", "content_hash"])
+        .groupBy("k.doc_id")
+        .agg(F.min("h.doc_id").alias("exact_history"))
+        if history and spec.dedup.exact
+        else spark.createDataFrame([], "doc_id STRING, exact_history STRING")
+    )
+    first = F.min("doc_id").over(Window.partitionBy("content_hash"))
+    out = docs.withColumn("_first", first).join(exact_hist, "doc_id", "left")
+    exact_of = F.coalesce("exact_history", F.when(F.col("_first") != F.col("doc_id"), F.col("_first")))
+    out = out.withColumn("_exact_of", exact_of if spec.dedup.exact else F.lit(None).cast("string"))
+    # The near step reads these rows several times (bands, both sides' signatures).
+    out = materialize(out)
+    stored.append(out)
+
+    near = (
+        _near(spark, out.where(F.col("_exact_of").isNull()), keys, hist, spec, settings, stats, stored)
+        if spec.dedup.near and minhash_params(spec)
+        else None
+    )
+    if near is not None:
+        out = out.join(near, "doc_id", "left")
+    else:
+        out = out.withColumn("_near_of", F.lit(None).cast("string")).withColumn(
+            "_near_detail", F.lit(None).cast("string")
+        )
+    out = (
+        out.withColumn("duplicate_of", F.coalesce("_exact_of", "_near_of"))
+        .withColumn(
+            "dup_reason",
+            F.when(F.col("_exact_of").isNotNull(), F.lit(EXACT)).when(
+                F.col("_near_of").isNotNull(), F.lit(NEAR)
+            ),
+        )
+        .withColumn(
+            "dup_detail",
+            F.when(
+                F.col("_exact_of").isNotNull(), F.concat(F.lit("same content_hash as "), F.col("_exact_of"))
+            ).otherwise(F.col("_near_detail")),
+        )
+        .drop("_first", "exact_history", "_exact_of", "_near_of", "_near_detail", "_node")
+    )
+    survivors = out.where(F.col("duplicate_of").isNull()).select("doc_id")
+    index = keys.join(survivors, "doc_id").withColumn("dt", _day(day))
+    return Dedup(out, index, stats, stored)
+
+
+def _near(
+    spark: SparkSession,
+    docs: DataFrame,
+    keys: DataFrame,
+    hist: DataFrame | None,
+    spec: PipelineSpec,
+    settings: Settings,
+    stats: dict[str, Any],
+    stored: list[DataFrame],
+) -> DataFrame:
+    """(doc_id, _near_of, _near_detail) for the day's documents that are near-duplicates."""
+    p = minhash_params(spec)
+    threshold, n_perm = p.threshold, p.bands * p.rows
+    bands = keys.where(F.col("band") >= 0).join(docs.select("doc_id"), "doc_id")  # exact-unique docs only
+    sigs = docs.select("doc_id", "_node", "minhash")
+
+    a, b = bands.alias("a"), bands.alias("b")
+    day_pairs = (
+        a.join(b, ["bucket", "band", "key"])
+        .where(F.col("a.doc_id") < F.col("b.doc_id"))
+        .select(F.col("a.doc_id").alias("doc_id"), F.col("b.doc_id").alias("other"))
+        .distinct()
+        .join(sigs, "doc_id")
+        .join(
+            sigs.select(
+                F.col("doc_id").alias("other"),
+                F.col("_node").alias("o_node"),
+                F.col("minhash").alias("o_sig"),
+            ),
+            "other",
+        )
+        .select("doc_id", "_node", "minhash", "other", "o_node", "o_sig")
+    )
+    pairs = day_pairs
+    if hist is not None:
+        hist_pairs = materialize(
+            bands.alias("k")
+            .join(hist.where(F.col("band") >= 0).alias("h"), ["bucket", "band", "key"])
+            .select("k.doc_id", F.col("h.doc_id").alias("other"), F.col("h.dt").alias("o_dt"))
+            .distinct()
+        )
+        stored.append(hist_pairs)
+        days = [r["o_dt"] for r in hist_pairs.select("o_dt").distinct().collect()]
+        if days:
+            silver = f"{settings.catalog.name}.{spec.silver_table().ident}"
+            o_sigs = (
+                spark.table(silver)
+                .where(F.col("dt").isin(days))
+                .select(
+                    F.col("doc_id").alias("other"), F.col("dt").alias("o_dt"), F.col("minhash").alias("o_sig")
+                )
+            )
+            pairs = pairs.unionByName(
+                hist_pairs.join(o_sigs, ["other", "o_dt"])
+                .join(sigs, "doc_id")
+                .select(
+                    "doc_id",
+                    "_node",
+                    "minhash",
+                    "other",
+                    F.concat(F.lit("0|"), F.col("o_dt").cast("string"), F.lit("|"), "other").alias("o_node"),
+                    "o_sig",
+                )
+            )
+    equal = F.aggregate(
+        F.zip_with("minhash", "o_sig", lambda x, y: (x == y).cast("int")), F.lit(0), lambda acc, v: acc + v
+    )
+    scored = pairs.withColumn("sim", equal / F.lit(n_perm)).where(F.col("sim") >= threshold)
+    # Keep-first: a document is dropped when it matches a published one (any other day), or a smaller doc_id
+    # of this run. Same-day pairs have doc_id < other, so there the later document is ``other``.
+    later = scored.where(F.col("o_node").startswith("1|")).select(
+        F.col("other").alias("doc_id"),
+        F.col("_node").alias("match"),
+        F.col("doc_id").alias("match_id"),
+        "sim",
+    )
+    earlier = scored.where(F.col("o_node").startswith("0|")).select(
+        "doc_id", F.col("o_node").alias("match"), F.col("other").alias("match_id"), "sim"
+    )
+    # Labels sort published documents (0|<dt>|<doc_id>) before the run's own (1|<doc_id>).
+    first = F.min(F.struct("match", "match_id", "sim"))
+    dropped = (
+        later.unionByName(earlier)
+        .groupBy("doc_id")
+        .agg(first.alias("m"), F.max("sim").alias("best_sim"), F.count("*").alias("n"))
+    )
+    dropped = materialize(dropped)
+    stored.append(dropped)
+    stats["near_verified_pairs"] = dropped.agg(F.coalesce(F.sum("n"), F.lit(0))).first()[0]
+    match_dt = F.when(F.col("m.match").startswith("0|"), F.element_at(F.split("m.match", r"\|"), 2))
+    detail = F.format_string(
+        "minhash jaccard %.2f >= %.2f with %s%s",
+        "m.sim",
+        F.lit(threshold),
+        "m.match_id",
+        F.when(match_dt.isNotNull(), F.concat(F.lit(" of "), match_dt)).otherwise(F.lit("")),
+    )
+    return dropped.select("doc_id", F.col("m.match_id").alias("_near_of"), detail.alias("_near_detail"))
