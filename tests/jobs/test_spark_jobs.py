@@ -125,7 +125,7 @@ def test_planted_near_duplicates_name_the_document_they_copy(built, settings):
         near = {r["doc_id"]: r for r in q if r["reason"] == "near_duplicate"}
         planted = {n["doc_id"]: n["duplicate_of"] for n in manifest["days"][d.isoformat()]["near_duplicates"]}
         assert {k: r["duplicate_of"] for k, r in near.items()} == planted
-        assert all(r["stage"] == "dedup" and "minhash jaccard" in r["detail"] for r in near.values())
+        assert all(r["stage"] == "dedup" and "shingle jaccard" in r["detail"] for r in near.values())
 
 
 def test_run_audit_accounts_for_every_record(built, spec, settings):

@@ -5,8 +5,8 @@ across all published days, whatever order days are built in (out of order, old b
 - ``exact_duplicate``: same ``content_hash`` as a document already published on any other day (earlier
   *or later*: an old backfill built after a newer day keeps nothing the newer day holds), or as a smaller
   ``doc_id`` among the documents this run publishes.
-- ``near_duplicate``: estimated Jaccard similarity of word shingles >= the minhash pipe's ``threshold``
-  with a published document of any other day, or with a smaller ``doc_id`` of this run (keep-first, as
+- ``near_duplicate``: Jaccard similarity of word shingles >= the minhash pipe's ``threshold`` with a published
+  document of any other day, or with a smaller ``doc_id`` of this run (keep-first, as
   datatrove and NeMo Curator do, in one aggregation instead of iterative connected components).
   ``duplicate_of`` names the match (published days first); in a chain a~b~c where a and c differ, b and c
   are both dropped (c's match b is itself dropped), which is what cluster-level dedup would do too.
@@ -20,8 +20,12 @@ a copy the other has not published yet.
 History is probed through ``silver.dedup_index``: one row per kept document for its exact hash (band -1) and
 one per MinHash band, partitioned by ``bucket = key mod index_buckets`` and ``dt``. A day reads only the
 index buckets its own keys fall in, so the cost grows with the day's documents, not with the lake (a day of
-a few documents reads a few buckets). Candidate pairs from band collisions are then verified with the full
-signatures (kept in ``silver.documents.minhash``), read only from the days the candidates come from.
+a few documents reads a few buckets). Candidate pairs from band collisions are then verified: a pair whose
+signature estimate is far above the threshold is merged, one far below is not, and the pairs between (the
+estimate's standard error over 112 values is ~0.04) are verified on their texts, the exact Jaccard of their word
+shingles (the pipe's words, lower-cased, ``ngram`` at a time). Verifying on the estimate alone lost a third of
+the pairs just above the threshold and merged some below it (BENCHMARKS.md, near-duplicate layouts). Signatures
+and texts of earlier documents are read only from the days the candidates come from.
 Everything is a Spark join or aggregation; nothing is collected to the driver except the bucket and day
 lists that drive partition pruning.
 """
@@ -44,6 +48,32 @@ from llm_lakehouse.spark.context import RunContext
 
 EXACT = "exact_duplicate"
 NEAR = "near_duplicate"
+# Candidate pairs whose signature estimate is this far under the threshold are not verified on their texts:
+# at 112 values, a pair at the threshold estimates that low with probability < 1e-4.
+SCREEN_MARGIN = 0.15
+# ... nor those this far above it: merged on the estimate, since a pair under 0.7 estimates 0.9 or more with
+# probability < 1e-6 (a pair at 0.79, ~0.2 %; BENCHMARKS.md shows what that costs).
+ACCEPT_MARGIN = 0.1
+
+
+def shingle_set(text: str, ngram: int) -> F.Column:
+    """The distinct word ``ngram``-shingles of a text column, as the ``minhash`` pipe forms them: words are runs of
+    letters, digits and ``_``, lower-cased; a text of fewer words is one shingle of all of them."""
+    words = F.filter(F.split(F.lower(F.col(text)), r"[^\p{L}\p{N}_]+"), lambda w: w != "")
+    n = F.size(words)
+    grams = F.transform(
+        F.sequence(F.lit(0), n - ngram), lambda i: F.concat_ws(" ", F.slice(words, i + 1, ngram))
+    )
+    return (
+        F.when(n >= ngram, F.array_distinct(grams))
+        .when(n > 0, F.array(F.concat_ws(" ", words)))
+        .otherwise(F.array().cast("array<string>"))
+    )
+
+
+def shingle_jaccard(a: F.Column, b: F.Column) -> F.Column:
+    union = F.size(F.array_union(a, b))
+    return F.when(union == 0, F.lit(1.0)).otherwise(F.size(F.array_intersect(a, b)) / union)
 
 
 @dataclass
@@ -233,9 +263,12 @@ def _near(
             ),
             "other",
         )
-        .select("doc_id", "_node", "minhash", "other", "o_node", "o_sig")
+        .select(
+            "doc_id", "_node", "minhash", "other", "o_node", "o_sig", F.lit(None).cast("date").alias("o_dt")
+        )
     )
     pairs = day_pairs
+    silver = f"{settings.catalog.name}.{spec.silver_table().ident}"
     if hist is not None:
         hist_pairs = materialize(
             bands.alias("k")
@@ -246,7 +279,6 @@ def _near(
         stored.append(hist_pairs)
         days = [r["o_dt"] for r in hist_pairs.select("o_dt").distinct().collect()]
         if days:
-            silver = f"{settings.catalog.name}.{spec.silver_table().ident}"
             o_sigs = (
                 spark.table(silver)
                 .where(F.col("dt").isin(days))
@@ -264,12 +296,47 @@ def _near(
                     "other",
                     F.concat(F.lit("0|"), F.col("o_dt").cast("string"), F.lit("|"), "other").alias("o_node"),
                     "o_sig",
+                    "o_dt",
                 )
             )
     equal = F.aggregate(
         F.zip_with("minhash", "o_sig", lambda x, y: (x == y).cast("int")), F.lit(0), lambda acc, v: acc + v
     )
-    scored = pairs.withColumn("sim", equal / F.lit(n_perm)).where(F.col("sim") >= threshold)
+    estimated = pairs.withColumn("sim", equal / F.lit(n_perm)).drop("minhash", "o_sig")
+    # A pair this sure is merged on its signatures; one far below is dropped; only the pairs between are read
+    # and verified on their texts, so a history day's texts are read only when it holds such a pair.
+    sure = estimated.where(F.col("sim") >= threshold + ACCEPT_MARGIN)
+    unsure = materialize(
+        estimated.where(
+            (F.col("sim") >= threshold - SCREEN_MARGIN) & (F.col("sim") < threshold + ACCEPT_MARGIN)
+        )
+    )
+    stored.append(unsure)
+    per_day = unsure.groupBy("o_dt").count().collect()  # o_dt None: pairs within the day
+    stats["near_verified_on_text"] = sum(r["count"] for r in per_day)
+    texts = docs.select("doc_id", "text")
+    verify = unsure.join(texts, "doc_id")
+    verified = verify.where(F.col("o_dt").isNull()).join(
+        texts.select(F.col("doc_id").alias("other"), F.col("text").alias("o_text")), "other"
+    )
+    text_days = [r["o_dt"] for r in per_day if r["o_dt"] is not None]
+    if text_days:
+        published_texts = (
+            spark.table(silver)
+            .where(F.col("dt").isin(text_days))
+            .select(F.col("doc_id").alias("other"), F.col("dt").alias("o_dt"), F.col("text").alias("o_text"))
+        )
+        verified = verified.unionByName(
+            verify.where(F.col("o_dt").isNotNull()).join(published_texts, ["other", "o_dt"])
+        )
+    verified = (
+        verified.withColumn(
+            "sim", shingle_jaccard(shingle_set("text", p.ngram), shingle_set("o_text", p.ngram))
+        )
+        .where(F.col("sim") >= threshold)
+        .drop("text", "o_text")
+    )
+    scored = sure.unionByName(verified)
     # Keep-first: a document is dropped when it matches a published one (any other day), or a smaller doc_id
     # of this run. Same-day pairs have doc_id < other, so there the later document is ``other``.
     later = scored.where(F.col("o_node").startswith("1|")).select(
@@ -293,7 +360,7 @@ def _near(
     stats["near_verified_pairs"] = dropped.agg(F.coalesce(F.sum("n"), F.lit(0))).first()[0]
     match_dt = F.when(F.col("m.match").startswith("0|"), F.element_at(F.split("m.match", r"\|"), 2))
     detail = F.format_string(
-        "minhash jaccard %.2f >= %.2f with %s%s",
+        "shingle jaccard %.2f >= %.2f with %s%s",
         "m.sim",
         F.lit(threshold),
         "m.match_id",
