@@ -17,7 +17,7 @@ import pytest
 from llm_lakehouse.core.catalog import open_catalog, read_day
 from llm_lakehouse.core.pipes import build_pipe
 from llm_lakehouse.core.pipes.base import with_drop_columns
-from llm_lakehouse.core.pipes.minhash import jaccard_estimate
+from llm_lakehouse.core.pipes.minhash import MinHash, jaccard_estimate
 from llm_lakehouse.devtools.sample import _prose, jaccard
 from llm_lakehouse.spark.bronze import ingest_day
 from llm_lakehouse.spark.context import RunContext
@@ -76,8 +76,9 @@ def planted(spark, spec, settings):
 
 
 def test_near_duplicates_precision_and_recall(planted):
-    """Floors against the true Jaccard of word 5-grams; near the threshold the 112-value estimate has a
-    standard deviation of ~0.04, so pairs within 0.05 of it may fall either side."""
+    """Floors against the true Jaccard of word 5-grams. Pairs the signature cannot tell (its estimate has a
+    standard deviation of ~0.04 near the threshold) are verified on their texts, so the floors are close to 1;
+    what may still be missed is a pair no band brought together."""
     truth, quarantine, _ = planted
     flagged = {k: r for k, r in quarantine.items() if r["reason"] == "near_duplicate"}
 
@@ -93,8 +94,8 @@ def test_near_duplicates_precision_and_recall(planted):
         f"near-dup: {len(flagged)} flagged, recall {recall:.3f}, precision {precision:.3f} ({near_right:.3f} at J>=0.75)"
     )
     assert clear <= flagged.keys(), "every copy with Jaccard >= 0.88 is found"
-    assert recall >= 0.85
-    assert precision >= 0.85 and near_right >= 0.95
+    assert recall >= 0.97
+    assert precision >= 0.97 and near_right >= 0.99
     assert not (far & flagged.keys()), "pairs with Jaccard < 0.7 must not be merged"
     # Unrelated mails that share a footer are not merged.
     assert not [k for k in flagged if k.startswith("docs/mail")]
@@ -128,7 +129,52 @@ def test_a_small_day_reads_a_few_index_buckets(planted, spark, spec, settings):
     assert stats["index_rows_total"] > 1000
     assert 0 < stats["index_files_read"] <= 0.5 * stats["index_files_total"]
     assert 0 < stats["index_rows_read"] <= 0.5 * stats["index_rows_total"]
-    assert stats["index_buckets_read"] <= 2 * 15  # two documents, one exact key and 14 bands each
+    bands = MinHash.Params(**spec.step("minhash").params).bands
+    assert stats["index_buckets_read"] <= 2 * (1 + bands)  # two documents, one exact key and a key per band
+
+
+def test_a_new_band_layout_rebuilds_the_index_and_history_still_deduplicates(
+    planted, spark, spec, settings, tmp_path
+):
+    """Index keys are per layout: a spec that changes bands and rows gets the index rebuilt from the published
+    signatures before its first run, so a copy of an old document is still caught; the old layout comes back
+    the same way."""
+    from llm_lakehouse.core.spec import load_spec
+    from llm_lakehouse.spark.dedup import LAYOUT_PROPERTY, index_layout
+    from llm_lakehouse.spark.session import ensure_tables
+
+    truth, quarantine, _ = planted
+    shipped = MinHash.Params(**spec.step("minhash").params)
+    assert (shipped.bands, shipped.rows) == (16, 7)
+    yaml = spec.path.read_text()
+    (tmp_path / "layout.yaml").write_text(yaml.replace("bands: 16, rows: 7", "bands: 14, rows: 8"))
+    other = load_spec(tmp_path / "layout.yaml")
+    index = f"{settings.catalog.name}.silver.dedup_index"
+
+    def bands_per_doc() -> set[int]:
+        rows = spark.sql(
+            f"SELECT doc_id, count(*) AS n FROM {index} WHERE band >= 0 GROUP BY doc_id"
+        ).collect()
+        return {r["n"] for r in rows}
+
+    def layout() -> str:
+        return spark.sql(f"SHOW TBLPROPERTIES {index} ('{LAYOUT_PROPERTY}')").first()["value"]
+
+    assert bands_per_doc() == {16} and layout() == index_layout(spec)
+    try:
+        ensure_tables(spark, settings, other)
+        assert bands_per_doc() == {14} and layout() == index_layout(other) != index_layout(spec)
+        day, src = date(2025, 3, 5), "b0-3"
+        original = spark.table(f"{settings.catalog.name}.silver.documents").where(f"doc_id = 'docs/{src}'")
+        text = original.first()["text"]
+        write_day(settings, day, [{"id": "late-copy", "text": edit(random.Random(2), text, 2)}])
+        ingest_day(RunContext(spark, other, settings, day, "dedup__layout"))
+        refine_day(RunContext(spark, other, settings, day, "dedup__layout"))
+        row = read_day(open_catalog(settings), "silver.quarantine", day).to_pylist()[0]
+        assert row["reason"] == "near_duplicate" and row["duplicate_of"] == f"docs/{src}", row
+    finally:
+        ensure_tables(spark, settings, spec)
+    assert bands_per_doc() == {16} and layout() == index_layout(spec)
 
 
 def test_signature_estimates_jaccard():

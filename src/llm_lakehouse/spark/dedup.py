@@ -39,6 +39,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from llm_lakehouse.core.errors import LakehouseError
 from llm_lakehouse.core.pipes.minhash import MinHash
 from llm_lakehouse.core.settings import Settings
 from llm_lakehouse.core.spec import PipelineSpec
@@ -46,6 +47,8 @@ from llm_lakehouse.core.tables import DEDUP_INDEX
 from llm_lakehouse.spark.common import materialize
 from llm_lakehouse.spark.context import RunContext
 
+# A table property of silver.dedup_index: the layout its keys were computed with (``index_layout``).
+LAYOUT_PROPERTY = "lakehouse.index-layout"
 EXACT = "exact_duplicate"
 NEAR = "near_duplicate"
 # Candidate pairs whose signature estimate is this far under the threshold are not verified on their texts:
@@ -93,11 +96,47 @@ def minhash_params(spec: PipelineSpec) -> MinHash.Params | None:
     return MinHash.Params(**step.params) if step else None
 
 
-def index_keys(docs: DataFrame, spec: PipelineSpec) -> DataFrame:
-    """(doc_id, band, key, content_hash, bucket) rows: one exact row, and one per band if near is on."""
+def index_layout(spec: PipelineSpec) -> str:
+    """What the index's keys depend on: a lake whose index was built with another layout is rebuilt."""
+    p = minhash_params(spec)
+    near = f"{p.bands}x{p.rows}" if spec.dedup.near and p is not None else "off"
+    return f"exact={spec.dedup.exact};near={near};buckets={spec.dedup.index_buckets}".lower()
+
+
+def rebuild_index(spark: SparkSession, settings: Settings, spec: PipelineSpec) -> None:
+    """Rewrites ``silver.dedup_index`` from the published ``silver.documents`` (their content hashes and stored
+    signatures) under the spec's layout, and records the layout on the table. One commit to main."""
+    cat = settings.catalog.name
+    docs = spark.table(f"{cat}.{spec.silver_table().ident}").select("doc_id", "dt", "content_hash", "minhash")
+    p = minhash_params(spec)
+    if spec.dedup.near and p is not None:
+        # Bands and rows may change; the signature's length may not: stored signatures would no longer compare.
+        lengths = [r[0] for r in docs.select(F.size("minhash")).distinct().collect() if r[0] and r[0] > 0]
+        if any(n != p.bands * p.rows for n in lengths):
+            raise LakehouseError(
+                f"silver.documents holds signatures of {sorted(lengths)} values; the spec's minhash makes "
+                f"{p.bands * p.rows} ({p.bands} bands x {p.rows} rows): keep bands x rows at {lengths[0]}, or "
+                "start a new lake"
+            )
+    rows = (
+        index_keys(docs, spec, carry=("dt",))
+        .withColumn("run_id", F.lit(f"reindex {index_layout(spec)}"))
+        .withColumn("processed_at", F.current_timestamp())
+        .select(*DEDUP_INDEX.column_names)
+    )
+    rows.writeTo(f"{cat}.{DEDUP_INDEX.ident}").overwrite(F.lit(True))
+    spark.sql(
+        f"ALTER TABLE {cat}.{DEDUP_INDEX.ident} SET TBLPROPERTIES ('{LAYOUT_PROPERTY}' = '{index_layout(spec)}')"
+    )
+
+
+def index_keys(docs: DataFrame, spec: PipelineSpec, carry: tuple[str, ...] = ()) -> DataFrame:
+    """(doc_id, band, key, content_hash, bucket) rows: one exact row, and one per band if near is on; ``carry``
+    names more columns of ``docs`` to keep on every row."""
     # 15 hex digits (60 bits) fit a signed BIGINT; the full content_hash confirms an exact match.
     exact = docs.select(
         "doc_id",
+        *carry,
         F.lit(-1).alias("band"),
         F.conv(F.substring("content_hash", 1, 15), 16, 10).cast("bigint").alias("key"),
         "content_hash",
@@ -118,8 +157,8 @@ def index_keys(docs: DataFrame, spec: PipelineSpec) -> DataFrame:
         has_shingles = ~F.forall("minhash", lambda v: v == F.lit(-1))
         near = (
             docs.where(F.col("minhash").isNotNull() & has_shingles)
-            .select("doc_id", F.explode(per_band).alias("b"))
-            .select("doc_id", "b.band", "b.key", F.lit(None).cast("string").alias("content_hash"))
+            .select("doc_id", *carry, F.explode(per_band).alias("b"))
+            .select("doc_id", *carry, "b.band", "b.key", F.lit(None).cast("string").alias("content_hash"))
         )
         keys = keys.unionByName(near)
     return keys.withColumn("bucket", F.pmod("key", F.lit(spec.dedup.index_buckets)).cast("int"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 
@@ -10,7 +11,10 @@ from pyspark.sql import SparkSession
 
 from llm_lakehouse.core.settings import Settings
 from llm_lakehouse.core.spec import PipelineSpec
-from llm_lakehouse.core.tables import ALL_TABLES, SILVER, WAP_PROPERTY, Table, column_ddl
+from llm_lakehouse.core.tables import ALL_TABLES, DEDUP_INDEX, SILVER, WAP_PROPERTY, Table, column_ddl
+from llm_lakehouse.spark.dedup import LAYOUT_PROPERTY, index_layout, rebuild_index
+
+log = logging.getLogger(__name__)
 
 
 def spark_session(settings: Settings, app: str) -> SparkSession:
@@ -51,17 +55,38 @@ def ensure_tables(spark: SparkSession, settings: Settings, spec: PipelineSpec | 
     namespaces = {r["namespace"] for r in spark.sql(f"SHOW NAMESPACES IN {cat}").collect()}
     for layer in sorted({t.layer for t in tables}):
         mine = [t for t in tables if t.layer == layer]
-        want = tables_fingerprint(mine)
+        # The dedup index's keys depend on the spec's layout too: a changed layout takes the full path.
+        layout = index_layout(spec) if spec and DEDUP_INDEX in mine else ""
+        want = tables_fingerprint(mine, layout)
         if layer in namespaces and _recorded(spark, f"{cat}.{layer}", {t.name for t in mine}) == want:
             continue
         spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {cat}.{layer}")
         for t in mine:
             _ensure_table(spark, cat, t)
+        if layout:
+            _ensure_index_layout(spark, settings, spec, layout)
         spark.sql(f"ALTER NAMESPACE {cat}.{layer} SET PROPERTIES ('{FINGERPRINT_PROPERTY}' = '{want}')")
 
 
-def tables_fingerprint(tables: list[Table]) -> str:
-    return hashlib.sha256("\n".join(sorted(t.ddl("_") for t in tables)).encode()).hexdigest()[:32]
+def tables_fingerprint(tables: list[Table], extra: str = "") -> str:
+    text = "\n".join([*sorted(t.ddl("_") for t in tables), extra])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _ensure_index_layout(spark: SparkSession, settings: Settings, spec: PipelineSpec, layout: str) -> None:
+    """Rebuilds silver.dedup_index when its rows were keyed with another layout (bands, rows, buckets) than the
+    spec's: old keys would never meet new ones, and history would silently stop deduplicating."""
+    fq = f"{settings.catalog.name}.{DEDUP_INDEX.ident}"
+    recorded = spark.sql(f"SHOW TBLPROPERTIES {fq} ('{LAYOUT_PROPERTY}')").collect()
+    if recorded and recorded[0]["value"] == layout:
+        return
+    if spark.table(fq).limit(1).count():
+        log.warning(
+            "silver.dedup_index was keyed %s; rebuilding it as %s", recorded or "without a layout", layout
+        )
+        rebuild_index(spark, settings, spec)
+    else:
+        spark.sql(f"ALTER TABLE {fq} SET TBLPROPERTIES ('{LAYOUT_PROPERTY}' = '{layout}')")
 
 
 def _recorded(spark: SparkSession, namespace: str, names: set[str]) -> str | None:

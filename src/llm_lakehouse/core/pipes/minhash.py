@@ -38,8 +38,8 @@ class MinHash:
 
     class Params(BaseParams):
         ngram: int = Field(5, ge=1, le=32, description="words per shingle")
-        bands: int = Field(14, ge=1, le=64)
-        rows: int = Field(8, ge=1, le=32, description="signature values per band")
+        bands: int = Field(16, ge=1, le=64)
+        rows: int = Field(7, ge=1, le=32, description="signature values per band")
         threshold: float = Field(0.8, gt=0, le=1, description="estimated Jaccard to call a pair duplicate")
         seed: int = 1
         lowercase: bool = True
