@@ -57,6 +57,8 @@ SCREEN_MARGIN = 0.15
 # ... nor those this far above it: merged on the estimate, since a pair under 0.7 estimates 0.9 or more with
 # probability < 1e-6 (a pair at 0.79, ~0.2 %; BENCHMARKS.md shows what that costs).
 ACCEPT_MARGIN = 0.1
+# How a near duplicate's detail marks a similarity taken from the signatures rather than counted on the texts.
+ESTIMATED = " (minhash estimate)"
 
 
 def shingle_set(text: str, ngram: int) -> F.Column:
@@ -118,16 +120,15 @@ def rebuild_index(spark: SparkSession, settings: Settings, spec: PipelineSpec) -
                 f"{p.bands * p.rows} ({p.bands} bands x {p.rows} rows): keep bands x rows at {lengths[0]}, or "
                 "start a new lake"
             )
+    layout = index_layout(spec)
     rows = (
         index_keys(docs, spec, carry=("dt",))
-        .withColumn("run_id", F.lit(f"reindex {index_layout(spec)}"))
+        .withColumn("run_id", F.lit(f"reindex {layout}"))
         .withColumn("processed_at", F.current_timestamp())
         .select(*DEDUP_INDEX.column_names)
     )
     rows.writeTo(f"{cat}.{DEDUP_INDEX.ident}").overwrite(F.lit(True))
-    spark.sql(
-        f"ALTER TABLE {cat}.{DEDUP_INDEX.ident} SET TBLPROPERTIES ('{LAYOUT_PROPERTY}' = '{index_layout(spec)}')"
-    )
+    spark.sql(f"ALTER TABLE {cat}.{DEDUP_INDEX.ident} SET TBLPROPERTIES ('{LAYOUT_PROPERTY}' = '{layout}')")
 
 
 def index_keys(docs: DataFrame, spec: PipelineSpec, carry: tuple[str, ...] = ()) -> DataFrame:
@@ -344,7 +345,7 @@ def _near(
     estimated = pairs.withColumn("sim", equal / F.lit(n_perm)).drop("minhash", "o_sig")
     # A pair this sure is merged on its signatures; one far below is dropped; only the pairs between are read
     # and verified on their texts, so a history day's texts are read only when it holds such a pair.
-    sure = estimated.where(F.col("sim") >= threshold + ACCEPT_MARGIN)
+    sure = estimated.where(F.col("sim") >= threshold + ACCEPT_MARGIN).withColumn("by", F.lit(ESTIMATED))
     unsure = materialize(
         estimated.where(
             (F.col("sim") >= threshold - SCREEN_MARGIN) & (F.col("sim") < threshold + ACCEPT_MARGIN)
@@ -374,6 +375,7 @@ def _near(
         )
         .where(F.col("sim") >= threshold)
         .drop("text", "o_text")
+        .withColumn("by", F.lit(""))
     )
     scored = sure.unionByName(verified)
     # Keep-first: a document is dropped when it matches a published one (any other day), or a smaller doc_id
@@ -383,12 +385,13 @@ def _near(
         F.col("_node").alias("match"),
         F.col("doc_id").alias("match_id"),
         "sim",
+        "by",
     )
     earlier = scored.where(F.col("o_node").startswith("0|")).select(
-        "doc_id", F.col("o_node").alias("match"), F.col("other").alias("match_id"), "sim"
+        "doc_id", F.col("o_node").alias("match"), F.col("other").alias("match_id"), "sim", "by"
     )
     # Labels sort published documents (0|<dt>|<doc_id>) before the run's own (1|<doc_id>).
-    first = F.min(F.struct("match", "match_id", "sim"))
+    first = F.min(F.struct("match", "match_id", "sim", "by"))
     dropped = (
         later.unionByName(earlier)
         .groupBy("doc_id")
@@ -399,8 +402,9 @@ def _near(
     stats["near_verified_pairs"] = dropped.agg(F.coalesce(F.sum("n"), F.lit(0))).first()[0]
     match_dt = F.when(F.col("m.match").startswith("0|"), F.element_at(F.split("m.match", r"\|"), 2))
     detail = F.format_string(
-        "shingle jaccard %.2f >= %.2f with %s%s",
+        "shingle jaccard %.2f%s >= %.2f with %s%s",
         "m.sim",
+        "m.by",
         F.lit(threshold),
         "m.match_id",
         F.when(match_dt.isNotNull(), F.concat(F.lit(" of "), match_dt)).otherwise(F.lit("")),

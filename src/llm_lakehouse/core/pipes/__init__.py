@@ -107,22 +107,16 @@ def run_on_kept(pipe: Pipe, batch: pa.RecordBatch) -> pa.RecordBatch:
     given breaks the contract and fails the batch (it would lose or invent records)."""
     keep = kept(batch)
     if pc.all(keep).as_py() is not False:  # nothing rejected yet (or an empty batch): no copies
-        out = pipe(batch)
-        _same_rows(pipe, batch.num_rows, out.num_rows)
-        return out
+        return _checked(pipe, batch, pipe(batch))
     given = batch.filter(keep)
-    out = pipe(given)
-    _same_rows(pipe, given.num_rows, out.num_rows)
+    out = _checked(pipe, given, pipe(given))
     aside = batch.filter(pc.invert(keep))
-    columns = []
-    for field in out.schema:
-        if field.name in aside.schema.names:
-            columns.append(aside.column(field.name).cast(field.type))
-        else:
-            columns.append(pa.nulls(aside.num_rows, field.type))
-    missing = set(batch.schema.names) - set(out.schema.names)
-    if missing:
-        raise PipeContractError(f"pipe {pipe.name!r} removed the column(s) {sorted(missing)}")
+    columns = [
+        aside.column(f.name).cast(f.type)
+        if f.name in aside.schema.names
+        else pa.nulls(aside.num_rows, f.type)
+        for f in out.schema
+    ]
     merged = pa.Table.from_batches([out, pa.RecordBatch.from_arrays(columns, schema=out.schema)])
     # Rows were split kept-first; put each back at its input position.
     positions = pa.array(range(batch.num_rows), pa.int64())
@@ -130,12 +124,17 @@ def run_on_kept(pipe: Pipe, batch: pa.RecordBatch) -> pa.RecordBatch:
     return merged.take(pc.sort_indices(order)).combine_chunks().to_batches()[0]
 
 
-def _same_rows(pipe: Pipe, given: int, returned: int) -> None:
-    if returned != given:
+def _checked(pipe: Pipe, given: pa.RecordBatch, out: pa.RecordBatch) -> pa.RecordBatch:
+    """``out`` if the pipe kept the contract on ``given``: the same rows, and every column it was given."""
+    if out.num_rows != given.num_rows:
         raise PipeContractError(
-            f"pipe {pipe.name!r} returned {returned} rows for {given}: a pipe marks rows, it never adds or "
-            "removes them"
+            f"pipe {pipe.name!r} returned {out.num_rows} rows for {given.num_rows}: a pipe marks rows, it never "
+            "adds or removes them"
         )
+    missing = set(given.schema.names) - set(out.schema.names)
+    if missing:
+        raise PipeContractError(f"pipe {pipe.name!r} removed the column(s) {sorted(missing)}")
+    return out
 
 
 def step_labels(names: Sequence[str]) -> list[str]:
