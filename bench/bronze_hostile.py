@@ -14,21 +14,17 @@ Prints a Markdown table for BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gzip
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
-import psutil
+from measure import run_measured
 
 from llm_lakehouse.core.catalog import day_stats, open_catalog, skipped_files
 from llm_lakehouse.core.settings import REPO_ROOT, Settings
@@ -103,20 +99,6 @@ def land(folder: Path, mb: int, n_files: int) -> int:
     return sum(p.stat().st_size for p in folder.iterdir())
 
 
-def sample_rss(root: psutil.Process, stop: threading.Event, peak: list[int]) -> None:
-    while not stop.is_set():
-        try:
-            procs = [root, *root.children(recursive=True)]
-            total = 0
-            for p in procs:
-                with contextlib.suppress(psutil.Error):  # a worker may exit between listing and reading
-                    total += p.memory_info().rss
-            peak[0] = max(peak[0], total)
-        except psutil.Error:
-            pass
-        time.sleep(0.2)
-
-
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--mb", type=int, default=1024)
@@ -127,26 +109,11 @@ def main() -> None:
         settings = Settings.from_env({**os.environ, "LAKEHOUSE_HOME": home})
         landed = land(settings.landing / DAY.isoformat() / "web", args.mb, args.files)
         cmd = spark_submit_command(settings, spec, "bronze", DAY.isoformat(), "bench__bronze")
-        started = time.monotonic()
         log = Path(os.environ.get("BENCH_LOG", "/tmp/bronze_hostile.log"))
-        proc = subprocess.Popen(
-            cmd,
-            stdout=subprocess.PIPE,
-            stderr=log.open("w"),  # noqa: SIM115 (closed with the process)
-            text=True,
-            env=os.environ | settings.spark_env(),
-        )
-        stop, peak = threading.Event(), [0]
-        sampler = threading.Thread(
-            target=sample_rss, args=(psutil.Process(proc.pid), stop, peak), daemon=True
-        )
-        sampler.start()
-        out, _ = proc.communicate()
-        wall = time.monotonic() - started
-        stop.set()
-        sampler.join()
-        if proc.returncode != 0:
-            raise SystemExit(f"bronze failed with exit {proc.returncode}; its log: {log}")
+        run = run_measured(cmd, os.environ | settings.spark_env(), log)
+        if run.returncode != 0:
+            raise SystemExit(f"bronze failed with exit {run.returncode}; its log: {log}")
+        wall, peak, out = run.wall_s, [run.peak_rss], run.stdout
         line = next(ln for ln in out.splitlines() if ln.startswith(RESULT_PREFIX))
         result = json.loads(line[len(RESULT_PREFIX) :])
         cat = open_catalog(settings)

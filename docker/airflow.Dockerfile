@@ -66,6 +66,9 @@ COPY spark_jobs/ spark_jobs/
 RUN mkdir -p plugins \
  && uv pip install -q -p /opt/airflow-venv/bin/python --no-deps -e . \
  && uv pip install -q -p /opt/jobs-venv/bin/python --no-deps -e .
+# The embedding model in ONNX for the onnx backend (gold runs in this image's local-mode drivers too).
+ENV LAKEHOUSE_MODELS=/opt/lakehouse/models
+RUN /opt/jobs-venv/bin/python -m llm_lakehouse.spark.onnx_export > /dev/null 2>&1
 
 # The official Helm chart's probes run `/entrypoint airflow jobs check ...`; nothing needs wrapping here.
 RUN printf '#!/bin/sh\nexec "$@"\n' > /entrypoint && chmod 0755 /entrypoint

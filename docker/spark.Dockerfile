@@ -56,6 +56,9 @@ COPY src/ src/
 COPY spark_jobs/ spark_jobs/
 COPY pipelines/ pipelines/
 RUN uv pip install -q -p /opt/jobs-venv/bin/python --no-deps -e .
+# The embedding model in ONNX for the onnx backend, exported once into the image (as scripts/setup.sh does).
+ENV LAKEHOUSE_MODELS=/opt/lakehouse/models
+RUN /opt/jobs-venv/bin/python -m llm_lakehouse.spark.onnx_export > /dev/null 2>&1
 
 COPY docker/spark-entrypoint.sh /opt/spark-entrypoint.sh
 # GPU discovery for Spark's resource scheduling: the GPU worker in docker-compose.yml

@@ -2,7 +2,7 @@
 # Installs everything the project needs on a fresh Debian 12 machine, idempotently:
 # Debian packages (Java 17, JDBC drivers, Chromium for the browser test, PostgreSQL's server binaries for the
 # lease tests), uv, the Airflow env and the Spark-jobs env (pinned, from requirements/*.txt), and the jars Spark
-# loads (build/jars).
+# loads (build/jars) and the embedding model exported to ONNX (build/models).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -64,6 +64,16 @@ done
 uv pip install -q -p .venvs/jobs/bin/python --no-deps --python-version 3.12 "helm-sdkpy==0.1.32"
 # Guard against the pyspark-client overwrite (docs/platform.md): the jobs env must hold classic pyspark 3.5.
 .venvs/jobs/bin/python -c "import pyspark, sys; sys.exit(0 if pyspark.__version__.startswith('3.5') else 'pyspark is ' + pyspark.__version__)"
+
+echo "==> build/models"
+# The packaged embedding model in ONNX (float32 and int8) for the onnx backend: exported from the packaged
+# weights, nothing downloaded; skipped when current (the folder is named after the weights' sha256).
+mkdir -p build
+if ! .venvs/jobs/bin/python -m llm_lakehouse.spark.onnx_export >build/onnx_export.log 2>&1; then
+  cat build/onnx_export.log >&2
+  exit 1
+fi
+grep '\.onnx$' build/onnx_export.log | sed 's/^/    /'
 
 echo "==> build/jars"
 mkdir -p build/jars

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from llm_lakehouse.devtools.sample import _prose
+from llm_lakehouse.spark.runner import RESULT_PREFIX
 
 CLI = str(Path(sys.executable).parent / "lakehouse")
 DAY = "2026-09-01"
@@ -51,6 +52,30 @@ def test_build_from_a_directory(built):
     assert summary["duplicates"] == 1
     assert summary["gold_documents"] == 2 and summary["gold_tokens"] > 4
     assert summary["by_source"] == {"my_feed": 4}
+
+
+def test_build_runs_the_day_in_one_spark_application(built):
+    """One spark-submit for the three stages (the JVM and the imports start once), still one result line
+    per stage, each with where its time went."""
+    home, summary, _ = built
+    log = (home / "logs" / summary["run_id"] / "day.log").read_text()
+    assert log.count("Submitted application:") == 1
+    results = [
+        json.loads(ln[len(RESULT_PREFIX) :]) for ln in log.splitlines() if ln.startswith(RESULT_PREFIX)
+    ]
+    assert [r["stage"] for r in results] == ["bronze", "silver", "gold"]
+    for r in results:
+        assert {"start", "write", "gate", "publish"} <= set(r["timings"]), r["stage"]
+
+
+def test_the_day_application_takes_stages_in_day_order_only():
+    from llm_lakehouse.spark.day import plan
+
+    args = ["--spec", "s.yaml", "--date", DAY, "--run-id", "r"]
+    assert plan(["bronze", *args, "--", "gold", *args]) == [("bronze", args), ("gold", args)]
+    for bad in (["gold", "--", "bronze"], ["silver", "--", "silver"], ["maintenance"], []):
+        with pytest.raises(SystemExit):
+            plan(bad)
 
 
 def test_stats_json_matches_the_build(built):
@@ -149,8 +174,15 @@ def test_build_tells_a_blocked_gate_from_a_crash(tmp_path, monkeypatch, blocked,
     from llm_lakehouse.cli import app as cli_app
 
     app_module = sys.modules["llm_lakehouse.cli.app"]
-    failed = subprocess.CompletedProcess([], returncode=1, stdout="")
-    monkeypatch.setattr(app_module.subprocess, "run", lambda *a, **k: failed)
+
+    class Failed:  # a spark-submit that printed no result line and exited 1
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            self.stdout = iter(())
+
+        def wait(self) -> int:
+            return 1
+
+    monkeypatch.setattr(app_module.subprocess, "Popen", Failed)
     monkeypatch.setattr(app_module, "blocked_message", lambda *a: blocked)
     result = CliRunner().invoke(
         cli_app, ["build", "--date", "2026-09-03"], env={"LAKEHOUSE_HOME": str(tmp_path)}

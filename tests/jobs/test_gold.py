@@ -167,6 +167,47 @@ def test_vllm_backend_reports_that_it_needs_a_gpu():
     assert (backend.engine_args()["model"] + "/model.safetensors").endswith("model/model.safetensors")
 
 
+def _real_paragraphs(n: int) -> list[str]:
+    """Paragraphs of installed packages' descriptions: real text no one here wrote, of every length."""
+    import sys
+    from pathlib import Path
+
+    out: list[str] = []
+    for meta in sorted(Path(sys.prefix).glob("lib/python3*/site-packages/*.dist-info/METADATA")):
+        body = meta.read_text(errors="replace").partition("\n\n")[2]
+        out += [p.strip() for p in body.split("\n\n") if len(p.strip()) > 40]
+        if len(out) >= n:
+            break
+    return out[:n]
+
+
+def test_onnx_backend_gives_the_same_vectors_and_int8_says_it_differs():
+    from sentence_transformers import SentenceTransformer
+
+    from llm_lakehouse.spark.embeddings import OnnxBackend
+
+    texts = _real_paragraphs(48) + ["", "x"]
+    direct = SentenceTransformer(str(model_dir(MODEL)), device="cpu").encode(texts, normalize_embeddings=True)
+    fp32 = OnnxBackend(MODEL)
+    assert fp32.model == MODEL and fp32.dim == 384
+    cosine = np.sum(fp32.encode(texts) * direct, axis=1)
+    assert cosine.min() >= 0.9999
+    int8 = OnnxBackend(MODEL, quantize="int8")
+    assert int8.model == f"{MODEL}+int8"  # its rows say the vectors are not the float model's
+    cosine = np.sum(int8.encode(texts) * direct, axis=1)
+    assert cosine.mean() >= 0.99 and cosine.min() >= 0.95
+
+
+def test_quantized_embeddings_need_the_onnx_backend():
+    from llm_lakehouse.core.spec import Embedding, parse_model_id
+
+    with pytest.raises(ValueError, match="needs backend: onnx"):
+        Embedding(backend="sentence-transformers", quantize="int8")
+    cfg = Embedding(backend="onnx", quantize="int8")
+    assert cfg.model_id == f"{MODEL}+int8" and parse_model_id(cfg.model_id) == (MODEL, "int8")
+    assert parse_model_id(MODEL) == (MODEL, "none")
+
+
 def test_device_auto_falls_back_to_cpu_with_a_log_line(caplog):
     with caplog.at_level(logging.INFO, logger="llm_lakehouse.spark.embeddings"):
         assert resolve_device("auto") == "cpu"

@@ -77,7 +77,7 @@ def test_a_clean_day_passes_and_publishes(history, spark, settings):
         assert result["quality"]["published"] == {"bronze.documents": "fast-forward"}
         # main holds the day; the run's branch is gone once published
         assert day_rows(spark, settings, "bronze.documents", day) == result["bronze"] > 0
-        assert not branches(spark, settings, "bronze.documents")
+        assert not branches(settings, "bronze.documents")
     rows = results(spark, settings, f"gate__{DAYS[0]}")
     assert {r["expectation"] for r in rows} == {"not_null:doc_id", "not_null:raw_hash", "volume_vs_last_week"}
     assert all(r["success"] and r["outcome"] == "published" for r in rows)
@@ -104,7 +104,7 @@ def test_a_90_percent_drop_fails_the_gate_then_the_fixed_rerun_publishes_once(hi
     # main keeps its previous snapshot; the branch holds the bad day for inspection, with a retention
     assert main_snapshots(spark, settings, "bronze.documents") == before
     assert day_rows(spark, settings, "bronze.documents", day) == 0
-    kept = branches(spark, settings, "bronze.documents")
+    kept = branches(settings, "bronze.documents")
     assert list(kept) == ["wap_bronze_gate_drop_1"]
     assert kept["wap_bronze_gate_drop_1"]["max_age_ms"] == 7 * 86_400_000
     assert 0 < day_rows(spark, settings, "bronze.documents", day, "wap_bronze_gate_drop_1") < 10
@@ -137,7 +137,7 @@ def test_a_90_percent_drop_fails_the_gate_then_the_fixed_rerun_publishes_once(hi
     after = main_snapshots(spark, settings, "bronze.documents")
     assert after[: len(before)] == before and len(after) == len(before) + 1
     assert day_rows(spark, settings, "bronze.documents", day) == out["bronze"] > 10
-    assert sorted(branches(spark, settings, "bronze.documents")) == [
+    assert sorted(branches(settings, "bronze.documents")) == [
         "wap_bronze_gate_drop_1",
         "wap_bronze_gate_drop_2",
     ]

@@ -30,7 +30,7 @@ from llm_lakehouse.core.spec import SpecError, adhoc_source, load_spec
 from llm_lakehouse.core.stages import DAY_STAGES
 from llm_lakehouse.devtools.sample import default_days, generate
 from llm_lakehouse.spark.runner import RESULT_PREFIX, catalog_lock
-from llm_lakehouse.spark.submit import spark_submit_command
+from llm_lakehouse.spark.submit import day_submit_command, spark_submit_command
 
 
 class ExitCode(IntEnum):
@@ -123,50 +123,69 @@ def build(
             raise typer.Exit(ExitCode.USAGE) from None
         console.print(f"source {name!r}: PII policy {policy!r}")
     run_id = f"cli__{day.isoformat()}__{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
-    log_dir = settings.home / "logs" / run_id
-    results: dict[str, dict[str, Any]] = {}
+    extra: dict[str, list[str]] = {}
     for stage in DAY_STAGES:
-        extra = []
+        extra[stage] = []
         if stage == "bronze" and source is not None:
-            extra = ["--input", str(source.resolve())] + (
+            extra[stage] = ["--input", str(source.resolve())] + (
                 ["--source-name", source_name] if source_name else []
             )
         elif source is not None:  # the other sources' rows of the day stay as they are, in every layer
-            extra = ["--only-source", name]
+            extra[stage] = ["--only-source", name]
         if accept_warnings:
-            extra.append("--accept-warnings")
-        cmd = spark_submit_command(settings, spec, stage, day.isoformat(), run_id, extra)
-        started = time.monotonic()
-        results[stage] = _submit(cmd, log_dir / f"{stage}.log", f"{stage} {day}", settings, run_id)
-        counts = {k: v for k, v in results[stage].items() if isinstance(v, int) and k != "files"}
-        console.print(f"[green]✓[/green] {stage:<6} {time.monotonic() - started:5.1f}s  {counts}")
+            extra[stage].append("--accept-warnings")
+    # One spark-submit for the three stages: the JVM, the imports and the Python workers start once.
+    cmd = day_submit_command(settings, spec, day.isoformat(), run_id, extra)
+    results = _submit(
+        cmd, settings.home / "logs" / run_id / "day.log", list(DAY_STAGES), day, settings, run_id
+    )
     summary = {"date": day.isoformat(), "run_id": run_id}
-    for r in results.values():
-        summary.update({k: v for k, v in r.items() if k not in ("stage", "date", "run_id", "seconds")})
+    for r in results:
+        summary.update(
+            {k: v for k, v in r.items() if k not in ("stage", "date", "run_id", "seconds", "timings")}
+        )
     print(json.dumps(summary, sort_keys=True))
 
 
-def _submit(cmd: list[str], log_path: Path, label: str, settings: Settings, run_id: str) -> dict[str, Any]:
-    """Runs one spark-submit with a spinner, its output in ``log_path``; returns the job's result line. A
-    failure exits 3 when the job's quality gate blocked the day (with the gate's message), else 1 with the
-    log's last lines."""
+def _submit(
+    cmd: list[str], log_path: Path, stages: list[str], day: date, settings: Settings, run_id: str
+) -> list[dict[str, Any]]:
+    """Runs one spark-submit of ``stages`` with a spinner, its output in ``log_path``, and a line per stage as
+    its result line arrives; returns the result lines. A failure exits 3 when the failed stage's quality gate
+    blocked the day (with the gate's message), else 1 with the log's last lines."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    stage, started_at, env = label.split()[0], time.time(), os.environ | settings.spark_env()
-    with console.status(f"[bold]{label}[/bold] (spark-submit, log: {log_path})"), open(log_path, "w") as log:
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env, check=False)
-        log.write(proc.stdout)
-    if proc.returncode != 0:
+    started_at, env = time.time(), os.environ | settings.spark_env()
+    results: list[dict[str, Any]] = []
+    last = time.monotonic()
+    label = f"[bold]{{}} {day}[/bold] (spark-submit, log: {log_path})"
+    with console.status(label.format(stages[0])) as status, open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            log.write(line)
+            log.flush()
+            if not line.startswith(RESULT_PREFIX):
+                continue
+            results.append(json.loads(line[len(RESULT_PREFIX) :]))
+            stage = stages[len(results) - 1]
+            counts = {
+                k: v for k, v in results[-1].items() if isinstance(v, int) and k not in ("files", "attempt")
+            }
+            console.print(f"[green]✓[/green] {stage:<6} {time.monotonic() - last:5.1f}s  {counts}")
+            last = time.monotonic()
+            if len(results) < len(stages):
+                status.update(label.format(stages[len(results)]))
+        returncode = proc.wait()
+    if returncode != 0:
+        stage = stages[min(len(results), len(stages) - 1)]
         blocked = blocked_message(settings, run_id, stage, started_at)
         if blocked:
             console.print(f"[red]{stage}: {escape(blocked)}[/red]\n(log: {log_path})")
             raise typer.Exit(ExitCode.GATE_BLOCKED)
         tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-25:])
-        console.print(
-            f"[red]{stage} failed (exit {proc.returncode}); last lines of {log_path}:[/red]\n{tail}"
-        )
+        console.print(f"[red]{stage} failed (exit {returncode}); last lines of {log_path}:[/red]\n{tail}")
         raise typer.Exit(ExitCode.FAILURE)
-    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith(RESULT_PREFIX)), None)
-    return json.loads(line[len(RESULT_PREFIX) :]) if line else {}
+    return results
 
 
 @app.command()
@@ -194,7 +213,8 @@ def maintain(
     cmd = spark_submit_command(settings, spec, "maintenance", now.date().isoformat(), run_id, extra)
     started = time.monotonic()
     log_path = settings.home / "logs" / run_id / "maintenance.log"
-    result = _submit(cmd, log_path, "maintenance", settings, run_id)
+    results = _submit(cmd, log_path, ["maintenance"], now.date(), settings, run_id)
+    result = results[0] if results else {}
     t = RichTable(title=f"maintenance {run_id} ({time.monotonic() - started:.1f}s)")
     t.add_column("table", no_wrap=True)
     for c in ("files removed", "MB removed", "snapshots expired", "orphan files", "files compacted"):

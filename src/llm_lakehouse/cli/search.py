@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from llm_lakehouse.core.catalog import read_day
-from llm_lakehouse.core.spec import PipelineSpec
+from llm_lakehouse.core.spec import PipelineSpec, parse_model_id
 from llm_lakehouse.core.tables import GOLD_CHUNKS
 
 
@@ -30,7 +30,11 @@ def search(catalog: Any, spec: PipelineSpec, query: str, day: date, k: int = 5) 
     model = models.pop()
     dim = rows.column("dim")[0].as_py()
     cfg = spec.gold.rag.embedding
-    backend = get_backend(cfg.backend if model == cfg.model else "sentence-transformers", model, cfg.device)
+    # The backend that made the day's vectors: int8 vectors only come from onnx; float32 ones from any backend
+    # (the spec's, when it names this model).
+    base, quantize = parse_model_id(model)
+    name = "onnx" if quantize != "none" else cfg.backend if base == cfg.model else "sentence-transformers"
+    backend = get_backend(name, base, cfg.device, quantize=quantize)
     matrix = rows.column("embedding").combine_chunks().flatten().to_numpy().reshape(rows.num_rows, dim)
     scores = matrix @ backend.encode([query])[0]
     top = np.argsort(-scores, kind="stable")[:k]

@@ -24,6 +24,7 @@ LANDING = "landing"
 class Stage:
     name: str
     entry_point: str  # a file of spark_jobs/
+    module: str  # the module whose main(argv) the entry point runs
     outputs: tuple[str, ...]  # the tables it writes, published to main together
     summary: str
     # Silver dedups against every earlier day: day D must see day D-1's silver first, also in backfills that
@@ -48,6 +49,7 @@ DAY_STAGES: dict[str, Stage] = {
         Stage(
             "bronze",
             "bronze_ingest.py",
+            "llm_lakehouse.spark.bronze",
             ("bronze.documents",),
             "lands the day's files of each source as raw records",
             ingests=True,
@@ -55,6 +57,7 @@ DAY_STAGES: dict[str, Stage] = {
         Stage(
             "silver",
             "silver_refine.py",
+            "llm_lakehouse.spark.silver",
             ("silver.documents", "silver.quarantine", "silver.dedup_index", "ops.pii_audit"),
             "runs the spec's pipes, deduplicates against history and scrubs PII",
             depends_on_past=True,
@@ -62,6 +65,7 @@ DAY_STAGES: dict[str, Stage] = {
         Stage(
             "gold",
             "gold_tokenize.py",
+            "llm_lakehouse.spark.gold",
             ("gold.training_documents", "gold.chunk_embeddings"),
             "tokenizes training documents and embeds RAG chunks",
         ),
@@ -73,6 +77,7 @@ DAY_STAGES: dict[str, Stage] = {
 MAINTENANCE = Stage(
     "maintenance",
     "table_maintenance.py",
+    "llm_lakehouse.spark.maintenance",
     (),
     "compacts data files, rewrites manifests, expires snapshots, removes orphan files",
 )

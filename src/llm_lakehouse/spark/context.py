@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -11,6 +15,26 @@ if TYPE_CHECKING:  # importable without starting anything: the CLI and the runne
 
     from llm_lakehouse.core.settings import Settings
     from llm_lakehouse.core.spec import PipelineSpec
+
+log = logging.getLogger(__name__)
+
+
+class Timings:
+    """Wall seconds per phase of one run (start, write, gate, publish, ...), for the result line: where a
+    job's fixed cost goes, per run, without a profiler."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            spent = time.monotonic() - started
+            self.seconds[name] = round(self.seconds.get(name, 0.0) + spent, 2)
+            log.info("phase %s: %.2f s", name, spent)
 
 
 @dataclass(frozen=True)
@@ -24,3 +48,4 @@ class RunContext:
     attempt: int = 1
     # Publish a day whose only failed checks are warning-level ones (this run only).
     accept_warnings: bool = False
+    timings: Timings = field(default_factory=Timings, compare=False)

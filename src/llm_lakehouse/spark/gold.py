@@ -79,8 +79,9 @@ def _tokenize_day(ctx: RunContext, only: str | None) -> tuple[dict[str, Any], di
 def _embed(cfg: Embedding):  # noqa: ANN202
     def apply(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
 
-        _share_cores()
-        backend = get_backend(cfg.backend, cfg.model, cfg.device, cfg.batch_size)
+        if cfg.backend == "sentence-transformers":
+            _share_cores()
+        backend = get_backend(cfg.backend, cfg.model, cfg.device, cfg.batch_size, cfg.quantize)
         for batch in batches:
             if batch.num_rows == 0:
                 continue
@@ -134,7 +135,7 @@ def _embed_day(ctx: RunContext, only: str | None) -> tuple[dict[str, Any], dict[
         StorageLevel.MEMORY_AND_DISK
     )
     try:
-        previous = _previous(spark, settings, day, cfg.model).persist(StorageLevel.MEMORY_AND_DISK)
+        previous = _previous(spark, settings, day, cfg.model_id).persist(StorageLevel.MEMORY_AND_DISK)
         todo = (
             chunks.select("text_hash", "text")
             .dropDuplicates(["text_hash"])
@@ -152,7 +153,7 @@ def _embed_day(ctx: RunContext, only: str | None) -> tuple[dict[str, Any], dict[
         vectors = embedded.drop("embed_s").unionByName(previous)
         dim = F.size("embedding")
         rows = chunks.join(vectors, "text_hash", "left").select(
-            *CHUNK_SCHEMA.names, F.lit(cfg.model).alias("model"), dim.alias("dim"), "embedding"
+            *CHUNK_SCHEMA.names, F.lit(cfg.model_id).alias("model"), dim.alias("dim"), "embedding"
         )
         replace_day(stamp(rows, day, run_id), GOLD_CHUNKS, settings, day, only)
         embedded.unpersist()
@@ -170,7 +171,7 @@ def _embed_day(ctx: RunContext, only: str | None) -> tuple[dict[str, Any], dict[
         .first()
     )
     detail = {
-        "model": cfg.model,
+        "model": cfg.model_id,
         "backend": cfg.backend,
         "dim": row["dim"],
         "chunk_tokens": int(row["tokens"]),

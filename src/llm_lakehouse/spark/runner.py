@@ -12,6 +12,7 @@ import fcntl
 import json
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ from llm_lakehouse.core.settings import Settings
 from llm_lakehouse.core.spec import PipelineSpec, load_spec
 from llm_lakehouse.core.stages import STAGES
 from llm_lakehouse.datahub import emit_job_lineage
-from llm_lakehouse.spark.context import RunContext
+from llm_lakehouse.spark.context import RunContext, Timings
 
 RESULT_PREFIX = "LAKEHOUSE_RESULT "
 log = logging.getLogger("llm_lakehouse")
@@ -88,13 +89,25 @@ def run_job(
 
     started = time.monotonic()
     run = {"stage": stage, "date": args.date.isoformat(), "run_id": args.run_id, "attempt": args.attempt}
+    if any(spec.quality.rules(t) for t in STAGES[stage].outputs):
+        warm_up_gate()
+    timings = Timings()
     # The lease first: a run waiting for its day must not hold the embedded catalog's lock meanwhile (the
     # holder of the day may be queued on that lock), and every entry point takes them in this order.
     with day_lease(settings, stage, args.date, args.run_id) as lease, catalog_lock(settings):
-        spark = spark_session(settings, f"{spec.name}.{stage}")
-        ensure_tables(spark, settings, spec)
+        with timings.phase("start"):
+            # The running session when stages share one JVM (``spark/day.py``), else a new one.
+            spark = spark_session(settings, f"{spec.name}.{stage}")
+            ensure_tables(spark, settings, spec)
         ctx = RunContext(
-            spark, spec, settings, args.date, args.run_id, args.attempt, accept_warnings=args.accept_warnings
+            spark,
+            spec,
+            settings,
+            args.date,
+            args.run_id,
+            args.attempt,
+            accept_warnings=args.accept_warnings,
+            timings=timings,
         )
 
         def leased_body() -> dict[str, Any]:
@@ -112,11 +125,26 @@ def run_job(
             # carry data (the gate's own message is in the task log and ops.quality_results).
             _lineage(spec, settings, stage, run | {"error": type(exc).__name__}, started)
             raise
-    result = run | result
+    result = run | result | {"timings": timings.seconds}
     _lineage(spec, settings, stage, result, started)
     print(RESULT_PREFIX + json.dumps(result, sort_keys=True), flush=True)
     sys.stdout.flush()
     return result
+
+
+def warm_up_gate() -> None:
+    """Imports Great Expectations on a background thread while Spark starts and the job writes: the import
+    alone takes ~5 s of one core, and the gate is the first to need it. The gate's own import waits for this
+    one (the module lock) and repeats it if it failed."""
+
+    def load() -> None:
+        try:
+            import great_expectations  # noqa: F401
+        except Exception as exc:  # the gate's import raises it again, where it belongs
+            log.debug("great_expectations warm-up import failed: %s", exc)
+
+    if "great_expectations" not in sys.modules:
+        threading.Thread(target=load, name="gx-import", daemon=True).start()
 
 
 def _lineage(

@@ -32,12 +32,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from pyspark.sql import SparkSession
 
 from llm_lakehouse.core import faults
+from llm_lakehouse.core.catalog import load, open_catalog
 from llm_lakehouse.core.errors import QualityGateFailed
 from llm_lakehouse.core.reports import data_docs_index, report_path, safe_run_id
 from llm_lakehouse.core.settings import Settings
@@ -89,15 +90,25 @@ def _fq(settings: Settings, table: str) -> str:
     return f"{settings.catalog.name}.{table}"
 
 
-def branches(spark: SparkSession, settings: Settings, table: str) -> dict[str, dict[str, Any]]:
-    """The table's write-audit-publish branches: name -> snapshot_id, committed_at, max age (ms)."""
-    fq = _fq(settings, table)
-    rows = spark.sql(
-        f"SELECT r.name, r.snapshot_id, r.max_reference_age_in_ms AS max_age_ms, s.committed_at "
-        f"FROM {fq}.refs r LEFT JOIN {fq}.snapshots s ON r.snapshot_id = s.snapshot_id "
-        f"WHERE r.type = 'BRANCH' AND r.name LIKE '{PREFIX}%'"
-    ).collect()
-    return {x["name"]: x.asDict() for x in rows}
+def branches(settings: Settings, table: str) -> dict[str, dict[str, Any]]:
+    """The table's write-audit-publish branches: name -> snapshot_id, committed_at (epoch ms), max age (ms).
+
+    Read from the table's metadata with pyiceberg (milliseconds): a Spark query on the ``refs`` and
+    ``snapshots`` metadata tables is a Spark job each, ~0.4 s apiece in a fresh JVM, and a run asks 3-4 times
+    per table."""
+    t = load(open_catalog(settings), table)
+    out = {}
+    for name, ref in t.metadata.refs.items():
+        if ref.snapshot_ref_type != "branch" or not name.startswith(PREFIX):
+            continue
+        snapshot = t.snapshot_by_id(ref.snapshot_id)
+        out[name] = {
+            "name": name,
+            "snapshot_id": ref.snapshot_id,
+            "max_age_ms": ref.max_ref_age_ms,
+            "committed_at": snapshot.timestamp_ms if snapshot else None,
+        }
+    return out
 
 
 def expire_branches(
@@ -105,12 +116,12 @@ def expire_branches(
 ) -> set[str]:
     """Drops branches older than their retention (failed gates) or than ``keep_failed_branches_days``;
     returns the names of the branches that remain."""
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now_ms = time.time() * 1000
     default_ms = spec.quality.keep_failed_branches_days * 86_400_000
     dropped, remaining = [], set()
     for table in tables:
-        for name, ref in branches(spark, settings, table).items():
-            age_ms = (now - ref["committed_at"]).total_seconds() * 1000 if ref["committed_at"] else 0
+        for name, ref in branches(settings, table).items():
+            age_ms = now_ms - ref["committed_at"] if ref["committed_at"] else 0
             if age_ms > (ref["max_age_ms"] or default_ms):
                 spark.sql(f"ALTER TABLE {_fq(settings, table)} DROP BRANCH IF EXISTS `{name}`")
                 dropped.append(f"{table}@{name}")
@@ -156,7 +167,7 @@ def keep_for_inspection(
     """Sets the branch's retention, so Iceberg's own snapshot expiry removes it in time too."""
     days = max(1, round(spec.quality.keep_failed_branches_days))
     # AS OF is required: REPLACE BRANCH without it would point the branch at main's snapshot.
-    snapshot = branches(spark, settings, table)[branch]["snapshot_id"]
+    snapshot = branches(settings, table)[branch]["snapshot_id"]
     spark.sql(
         f"ALTER TABLE {_fq(settings, table)} REPLACE BRANCH `{branch}` AS OF VERSION {snapshot} RETAIN {days} DAYS"
     )
@@ -210,8 +221,10 @@ def write_audit_publish(
     if stage_tables:
         # Readers stay on the day's state before this run until its published row (spark/publications.py).
         publications.record(spark, settings, stage, day, run_id, stage_tables, "started")
+    phase = ctx.timings.phase
     if spec.quality.publish == "direct" or not tables:
-        result = body()
+        with phase("write"):
+            result = body()
         if stage_tables:
             publications.record(spark, settings, stage, day, run_id, stage_tables)
         return result
@@ -219,11 +232,13 @@ def write_audit_publish(
     log.info("write-audit-publish: %s writes %s to branch %s", stage, ", ".join(tables), branch)
     spark.conf.set(WAP_BRANCH_CONF, branch)
     try:
-        result = body()
+        with phase("write"):
+            result = body()
         started = time.monotonic()
-        # Only the tables the job wrote: one it left alone has no branch and nothing new to check.
-        written = [t for t in tables if branch in branches(spark, settings, t)]
-        outcomes = [o for t in written for o in check_table(ctx, t)]
+        with phase("gate"):
+            # Only the tables the job wrote: one it left alone has no branch and nothing new to check.
+            written = [t for t in tables if branch in branches(settings, t)]
+            outcomes = [o for t in written for o in check_table(ctx, t)]
     finally:
         spark.conf.unset(WAP_BRANCH_CONF)
     gate = Gate(outcomes, ctx.accept_warnings)
@@ -259,11 +274,12 @@ def write_audit_publish(
         raise QualityGateFailed(message)
     faults.point("publish:start")
     published = {}
-    for t in written:
-        published[t] = publish(spark, settings, t, branch, day)
-        faults.point(f"publish:moved:{t}")
-    # The commit point: until this append, readers see the day's previous publication.
-    publications.record(spark, settings, stage, day, run_id, stage_tables)
+    with phase("publish"):
+        for t in written:
+            published[t] = publish(spark, settings, t, branch, day)
+            faults.point(f"publish:moved:{t}")
+        # The commit point: until this append, readers see the day's previous publication.
+        publications.record(spark, settings, stage, day, run_id, stage_tables)
     faults.point("publish:recorded")
     path.write_text(json.dumps(report | {"published": published}, indent=2))
     return result | {"quality": gate.summary() | {"branch": branch, "published": published}}
