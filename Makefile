@@ -4,7 +4,7 @@ JOBS := .venvs/jobs/bin
 AIRFLOW := .venvs/airflow/bin
 export LAKEHOUSE_HOME ?= $(CURDIR)/var
 
-.PHONY: setup run stop test test-jobs test-airflow lint docs sample clean up down
+.PHONY: setup run stop test test-jobs test-airflow lint docs bench sample clean up down
 
 setup:            ## install Debian packages, both envs, the Iceberg and JDBC jars
 	bash scripts/setup.sh
@@ -27,6 +27,10 @@ lint:            ## ruff, and the one-way layers of src/llm_lakehouse (import-li
 	$(JOBS)/ruff check src dags spark_jobs tests bench scripts plugins
 	$(JOBS)/ruff format --check src dags spark_jobs tests bench scripts plugins
 	$(JOBS)/lint-imports
+
+bench:            ## the side-by-side benchmarks on a quiet machine (~30 min): bench/results/<date>.md
+	[ -x .venvs/bench/bin/python ] || bash bench/setup_datatrove.sh
+	$(JOBS)/python bench/suite.py
 
 docs:             ## redraw docs/images/architecture.png from the spec (the screenshots come from make test-airflow)
 	$(JOBS)/python -m llm_lakehouse.devtools.architecture

@@ -35,7 +35,8 @@ def _sample_rss(root: psutil.Process, stop: threading.Event, peak: list[int]) ->
 
 
 def run_measured(cmd: list[str], env: dict[str, str], log: Path) -> Measured:
-    """``cmd`` with its stderr in ``log``; stdout is returned."""
+    """``cmd`` with its stderr, then its stdout, in ``log``; stdout is returned too. (A spark-submit's Python
+    driver writes its log lines to stdout: Spark merges the driver's stderr into it.)"""
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with log.open("w") as err:
@@ -49,4 +50,5 @@ def run_measured(cmd: list[str], env: dict[str, str], log: Path) -> Measured:
         wall = time.monotonic() - started
         stop.set()
         sampler.join()
+        err.write(out)
     return Measured(wall, peak[0], proc.returncode, out)

@@ -44,34 +44,19 @@ DAY = date(2026, 12, 1)
 FILES = 8
 
 
-def datatrove_side(inp: str, out: str, tasks: int, workers: int) -> None:
-    """Runs in .venvs/bench; prints the kept documents."""
-    from datatrove.executor import LocalPipelineExecutor
-    from datatrove.pipeline.filters import GopherQualityFilter, GopherRepetitionFilter
-    from datatrove.pipeline.formatters import PIIFormatter
-    from datatrove.pipeline.readers import JsonlReader
-    from datatrove.pipeline.writers import JsonlWriter
-
-    LocalPipelineExecutor(
-        pipeline=[
-            JsonlReader(inp, glob_pattern="*.jsonl", text_key="text", id_key="id"),
-            GopherRepetitionFilter(),
-            GopherQualityFilter(),
-            PIIFormatter(),
-            JsonlWriter(f"{out}/kept", compression=None),
-        ],
-        tasks=tasks,
-        workers=workers,
-        logging_dir=f"{out}/logs",
-    ).run()
-    print(json.dumps({"kept": sum(1 for p in Path(out, "kept").glob("*.jsonl") for _ in p.open())}))
-
-
 def run_datatrove(corpus: Path, work: Path) -> tuple[Measured, dict]:
-    cmd = [str(BENCH_PYTHON), __file__, "--datatrove-side", str(corpus), str(work), str(FILES), "2"]
-    run = run_measured(cmd, {**os.environ, "PYTHONPATH": ""}, work.parent / "datatrove.log")
+    cmd = [
+        str(BENCH_PYTHON),
+        str(Path(__file__).with_name("datatrove_chain.py")),
+        str(corpus),
+        str(work),
+        str(FILES),
+        "2",
+    ]
+    log = Path(os.environ.get("BENCH_LOG_DIR", "/tmp")) / "realtext_vs_datatrove.datatrove.log"
+    run = run_measured(cmd, {**os.environ, "PYTHONPATH": ""}, log)
     if run.returncode != 0:
-        raise SystemExit(f"datatrove failed ({run.returncode}): {work.parent / 'datatrove.log'}")
+        raise SystemExit(f"datatrove failed ({run.returncode}): {log}")
     return run, json.loads(run.stdout.strip().splitlines()[-1])
 
 
@@ -87,7 +72,7 @@ def run_ours(corpus: Path, work: Path, source: str) -> tuple[Measured, dict[str,
         "silver": ["--only-source", source, "--accept-warnings"],
     }
     cmd = day_submit_command(settings, spec, DAY.isoformat(), f"bench__{source}", extra)
-    log = work / f"ours-{source}.log"
+    log = Path(os.environ.get("BENCH_LOG_DIR", "/tmp")) / f"realtext_vs_datatrove.{source}.log"
     run = run_measured(cmd, os.environ | settings.spark_env(), log)
     if run.returncode != 0:
         raise SystemExit(f"bronze + silver failed ({run.returncode}): {log}")
@@ -150,7 +135,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--datatrove-side":
-        datatrove_side(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
-    else:
-        main()
+    main()

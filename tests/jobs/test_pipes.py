@@ -491,3 +491,32 @@ def test_build_chain_rejects_unknown_pipe_and_bad_params():
         build_chain([("normalize", {"form": "XYZ"})])
     with pytest.raises(ValidationError):
         build_chain([("content_hash", {"algo": "md5"})])
+
+
+def test_shingle_jaccard_is_the_exact_jaccard_of_the_word_shingle_sets():
+    import re
+
+    from llm_lakehouse.core.pipes.minhash import shingle_jaccard
+
+    def by_hand(a: str, b: str, n: int = 5) -> float:
+        def shingles(t: str) -> set[str]:
+            words = [w for w in re.split(r"[^\w]+", t.lower()) if w]
+            if len(words) < n:
+                return {" ".join(words)} if words else set()
+            return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+        x, y = shingles(a), shingles(b)
+        return 1.0 if not x | y else len(x & y) / len(x | y)
+
+    base = " ".join(f"word{i} of a longer Text, with punctuation" for i in range(60))
+    pairs = [
+        (base, base),
+        (base, base.replace("word7 ", "changed ")),
+        (base, base[: len(base) // 2]),
+        (base, "Something else entirely, nothing shared with it at all today"),
+        ("Short text", "short TEXT"),
+        ("", ""),
+        ("", "one two"),
+    ]
+    got = shingle_jaccard(pa.array([a for a, _ in pairs]), pa.array([b for _, b in pairs]), 5)
+    assert got == pytest.approx([by_hand(a, b) for a, b in pairs])

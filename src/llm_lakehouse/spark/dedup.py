@@ -32,15 +32,17 @@ lists that drive partition pruning.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import pyarrow as pa
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from llm_lakehouse.core.errors import LakehouseError
-from llm_lakehouse.core.pipes.minhash import MinHash
+from llm_lakehouse.core.pipes.minhash import MinHash, shingle_jaccard
 from llm_lakehouse.core.settings import Settings
 from llm_lakehouse.core.spec import PipelineSpec
 from llm_lakehouse.core.tables import DEDUP_INDEX
@@ -61,24 +63,25 @@ ACCEPT_MARGIN = 0.1
 ESTIMATED = " (minhash estimate)"
 
 
-def shingle_set(text: str, ngram: int) -> F.Column:
-    """The distinct word ``ngram``-shingles of a text column, as the ``minhash`` pipe forms them: words are runs of
-    letters, digits and ``_``, lower-cased; a text of fewer words is one shingle of all of them."""
-    words = F.filter(F.split(F.lower(F.col(text)), r"[^\p{L}\p{N}_]+"), lambda w: w != "")
-    n = F.size(words)
-    grams = F.transform(
-        F.sequence(F.lit(0), n - ngram), lambda i: F.concat_ws(" ", F.slice(words, i + 1, ngram))
-    )
-    return (
-        F.when(n >= ngram, F.array_distinct(grams))
-        .when(n > 0, F.array(F.concat_ws(" ", words)))
-        .otherwise(F.array().cast("array<string>"))
-    )
+def _verify_on_text(
+    ngram: int, lowercase: bool, threshold: float, names: list[str]
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """mapInArrow: each candidate pair's exact shingle Jaccard from its two texts (``text``, ``o_text``) as
+    ``sim``; pairs under ``threshold`` are dropped, and the texts with them.
 
+    In Python on purpose: as Spark SQL (split, then an n-gram ``transform`` over the words) the words were
+    recomputed for every shingle, quadratic in a text's length, and the filter ran inside the join: a day of
+    man pages spent its silver job there."""
 
-def shingle_jaccard(a: F.Column, b: F.Column) -> F.Column:
-    union = F.size(F.array_union(a, b))
-    return F.when(union == 0, F.lit(1.0)).otherwise(F.size(F.array_intersect(a, b)) / union)
+    def verify(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            sim = shingle_jaccard(batch.column("text"), batch.column("o_text"), ngram, lowercase)
+            out = pa.RecordBatch.from_arrays(
+                [pa.array(sim) if n == "sim" else batch.column(n) for n in names], names=names
+            )
+            yield out.filter(pa.array(sim >= threshold))
+
+    return verify
 
 
 @dataclass
@@ -369,14 +372,11 @@ def _near(
         verified = verified.unionByName(
             verify.where(F.col("o_dt").isNotNull()).join(published_texts, ["other", "o_dt"])
         )
-    verified = (
-        verified.withColumn(
-            "sim", shingle_jaccard(shingle_set("text", p.ngram), shingle_set("o_text", p.ngram))
-        )
-        .where(F.col("sim") >= threshold)
-        .drop("text", "o_text")
-        .withColumn("by", F.lit(""))
+    names = unsure.columns
+    verified = verified.select(*names, "text", "o_text").mapInArrow(
+        _verify_on_text(p.ngram, p.lowercase, threshold, names), unsure.schema
     )
+    verified = verified.withColumn("by", F.lit(""))
     scored = sure.unionByName(verified)
     # Keep-first: a document is dropped when it matches a published one (any other day), or a smaller doc_id
     # of this run. Same-day pairs have doc_id < other, so there the later document is ``other``.

@@ -1,0 +1,90 @@
+"""``make bench``: the side-by-side benchmarks in one command, written to one dated file.
+
+Runs, one after the other on a quiet machine (each script's own docstring says what it compares):
+
+- ``small_days.py``: a 100-document day and an empty day, one application vs a spark-submit per stage;
+- ``realtext_vs_datatrove.py``: bronze + silver vs datatrove on real-text corpora (20 and 80 MB; the
+  ``support`` policy's NER at 20 MB);
+- ``embeddings_backends.py``: sentence-transformers vs ONNX Runtime (float32, int8) on real-text chunks;
+- ``pii_vs_presidio.py --corpus realtext``: the ``pii`` pipe vs Presidio used the default way, per document;
+- ``gold_vs_raw.py``: the gold job's tokenize and embed steps vs the raw tokenizer and encoder.
+
+Each one's Markdown goes to ``bench/results/<date>.md`` under a heading with its command, after the machine
+and the git revision; the README and BENCHMARKS.md quote numbers from such a file. ``--only NAME ...`` runs
+a subset; ``--quick`` smaller sizes (a smoke run of the suite itself, not figures to quote).
+
+Usage: make bench   (or .venvs/jobs/bin/python bench/suite.py [--only small_days ...] [--quick])
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+
+SUITE: dict[str, tuple[list[str], list[str]]] = {
+    # name: (arguments, arguments with --quick)
+    "small_days": (["--docs", "100"], ["--docs", "20"]),
+    "realtext_vs_datatrove": (["--mb", "20", "80", "--support-mb", "20"], ["--mb", "2", "--support-mb"]),
+    "embeddings_backends": (["--chunks", "1200"], ["--chunks", "100"]),
+    "pii_vs_presidio": (["--corpus", "realtext"], ["--corpus", "realtext", "--docs", "40"]),
+    "gold_vs_raw": (["--mb", "100", "--chunks", "1200"], ["--mb", "2", "--chunks", "100"]),
+}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", nargs="+", choices=sorted(SUITE), help="run only these")
+    p.add_argument(
+        "--quick", action="store_true", help="small sizes: checks the suite runs, figures not quotable"
+    )
+    p.add_argument("--out", type=Path, default=BENCH / "results")
+    a = p.parse_args()
+    now = datetime.now(UTC)
+    rev = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout
+    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True).stdout
+    a.out.mkdir(parents=True, exist_ok=True)
+    path = a.out / f"{now.date().isoformat()}{'-quick' if a.quick else ''}.md"
+    lines = [
+        f"# Benchmarks of {now.date().isoformat()}{' (quick: sizes too small to quote)' if a.quick else ''}",
+        "",
+        f"- machine: {platform.node()}, {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}",
+        f"- revision: {rev.strip()}{' (with uncommitted changes)' if dirty.strip() else ''}",
+        f"- started: {now.strftime('%Y-%m-%d %H:%M')} UTC; command: `make bench`",
+        "",
+    ]
+    for name in a.only or SUITE:
+        args = SUITE[name][1 if a.quick else 0]
+        cmd = [sys.executable, str(BENCH / f"{name}.py"), *args]
+        print(f"==> {name} {' '.join(args)}", file=sys.stderr, flush=True)
+        started = time.monotonic()
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+        took = time.monotonic() - started
+        lines += [
+            f"## {name}",
+            "",
+            f"`.venvs/jobs/bin/python bench/{name}.py {' '.join(args)}` ({took:.0f} s)",
+            "",
+        ]
+        if proc.returncode:
+            lines += ["**failed**:", "", "```", *proc.stderr.splitlines()[-20:], "```", ""]
+            print(f"    failed ({proc.returncode}); see {path}", file=sys.stderr)
+        else:
+            lines += [ln for ln in proc.stdout.splitlines() if not ln.startswith(("machine:", "command:"))]
+            lines.append("")
+        path.write_text("\n".join(lines))  # after each one: a long suite shows its progress in the file
+    print(path)
+
+
+if __name__ == "__main__":
+    main()
