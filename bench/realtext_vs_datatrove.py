@@ -94,11 +94,11 @@ def main() -> None:
     rows = []
     for mb in a.mb:
         corpus = a.cache / f"realtext-{mb:g}mb"
-        if not (corpus / "done.json").exists():
+        made_path = corpus.parent / f"{corpus.name}.json"  # written last: the corpus is complete
+        if not made_path.exists():
             shutil.rmtree(corpus, ignore_errors=True)
-            (corpus.parent / f"{corpus.name}.json").write_text(json.dumps(write_corpus(corpus, mb, FILES)))
-            (corpus / "done.json").write_text("{}")  # not *.jsonl: no reader takes it
-        made = json.loads((corpus.parent / f"{corpus.name}.json").read_text())
+            made_path.write_text(json.dumps(write_corpus(corpus, mb, FILES)))
+        made = json.loads(made_path.read_text())
         with tempfile.TemporaryDirectory(dir=a.cache) as tmp:
             theirs, kept = run_datatrove(corpus, Path(tmp, "datatrove"))
             sources = ["web", *(["support"] if mb in a.support_mb else [])]

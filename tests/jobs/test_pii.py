@@ -581,3 +581,23 @@ def test_canaries_catch_a_policy_that_misses_names():
     }
     _, got = _chain_outcome([("pii", weak), ("content_hash", {})])
     assert got[("weak", "__canary__")][2] > 0  # names score 0.85 < 0.9: they survive, and the canaries say so
+
+
+def test_the_shipped_policies_scrub_their_canaries_whatever_the_batch():
+    """A big day runs hundreds of batches per task, each with the canaries of the next seed; one seed whose
+    name the NER model misses blocks the whole day. It did on an 80 MB day of real text: "hi, this is
+    Olusegun Kowalczyk." (seeds 8, 17, 23 ... of the first 60), found only at that scale."""
+    from llm_lakehouse.core.pii import canary
+    from llm_lakehouse.core.settings import REPO_ROOT
+    from llm_lakehouse.core.spec import load_spec
+
+    spec = load_spec(REPO_ROOT / "pipelines" / "corpus_nightly.yaml")
+    pipes = [build_pipe("pii", s.params) for s in spec.silver.pipes if s.pipe == "pii"]
+    planted = [c for seed in range(80) for p in pipes for c in canary.canaries_for(p.p, seed)]
+    batch = batch_of(["The refund goes out tomorrow."])
+    batch = canary.append(batch.append_column("metadata", pa.array([None], pa.string())), planted)
+    for pipe in pipes:
+        batch = pipe(batch)
+    _, outcome = canary.check(batch, planted)
+    survived = {key: v[2] for key, v in outcome.items() if v[2]}
+    assert not survived and len(outcome) == 2, survived

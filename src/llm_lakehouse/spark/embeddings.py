@@ -7,9 +7,10 @@
 - ``onnx``: the same model exported to ONNX (``spark/onnx_export.py``, done by ``make setup``) and run by ONNX
   Runtime on the CPU, with the model's own tokenizer, mean pooling and L2 normalization. It imports in
   well under a second where sentence-transformers and torch take ~10 s of a worker's start, and embeds
-  1.2x faster (texts batched by length); its float32 vectors are the same (cosine > 0.9999), so rows keep
-  the model's name. ``quantize: int8`` (weights per channel) embeds ~2.7x faster with vectors that move
-  (mean cosine 0.995, min 0.98, BENCHMARKS.md): its rows are labelled ``<model>+int8``. On a worker with
+  as fast (texts batched by length, as sentence-transformers does); its float32 vectors are the same
+  (cosine > 0.9999), so rows keep the model's name. ``quantize: int8`` (weights per channel) embeds ~2x
+  faster on one thread with vectors that move (cosine to the float vectors: mean 0.992, min 0.97 on real
+  text, BENCHMARKS.md): its rows are labelled ``<model>+int8``. On a worker with
   a CUDA GPU, float32 ``onnx`` hands over to sentence-transformers on the GPU (the same vectors).
 - ``vllm``: ``LLM(model=dir, runner="pooling").embed(texts)`` for GPU workers. vLLM needs CUDA and is not in
   the CPU env: asking for it without a GPU fails with a message that says so, before any model is loaded.

@@ -9,6 +9,7 @@ them there, each a context that says "a person's name is here":
 - after a header or trailer label: ``From:``, ``Author:``, ``Maintainer:``, ``Signed-off-by:``,
   ``Reported-by:``, ``Co-authored-by:``, ``Reviewed-by:`` and their kin (any case of the name's words);
 - after a credit: ``Thanks to``, ``Patch by``, ``Written by``, ``Reported by``, ``Contributed by`` ...;
+- in an introduction or a sign-off: ``this is``, ``my name is``, ``I'm``, ``talking to``, ``Regards,`` ...;
 - changelog section headers ``[ Full Name ]`` and trailers `` -- Full Name <a@b>`` (any case), copyright
   holders (``Copyright (c) 2009-2012 Full Name``, ``© 2004 Full Name``, the year-led continuation lines of
   a Debian copyright file, and the next holders after ``,``, ``&`` or ``and``), changelog bullets about
@@ -55,6 +56,11 @@ _CREDITS = (
     "translated|packaged|reviewed|tested|requested|proposed|sponsored|prepared|found|sent|provided)"
     "[ \t]+by|(?:work|code|a[ \t]+patch|an[ \t]+idea)[ \t]+(?:of|by|from)|courtesy[ \t]+of|"
     "with[ \t]+help[ \t]+from|help[ \t]+from|ported[ \t]+by|dedicated[ \t]+to"
+)
+_INTRODUCTIONS = (
+    "this[ \t]+is|my[ \t]+name[ \t]+is|my[ \t]+name['’]s|name[ \t]+is|i[ \t]*['’][ \t]*m|i[ \t]+am|"
+    "(?:you(?:['’]re|[ \t]+are)[ \t]+)?(?:talking|speaking|chatting)[ \t]+(?:to|with)|"
+    "(?:kind[ \t]+|best[ \t]+|warm[ \t]+)?regards,?|cheers,|sincerely,|yours,"
 )
 _YEARS = r"(?:\d{4}(?:[ \t]*[-–,/][ \t]*(?:\d{2,4}|present))*(?:[ \t]*[-–])?[ \t,]*)+"
 _ALIAS = r"(?:\([^()\n]{1,40}\)[ \t]*)?"  # "ChangZhuo Chen (陳昌倬) <...>": a name's other spelling
@@ -112,6 +118,9 @@ _CONTEXTS: list[tuple[re.Pattern[str], bool, bool]] = [
     ),
     # Credits: Thanks to Full Name, Patch by Full Name ...
     (re.compile(rf"(?i)(?<!\w)(?:{_CREDITS})[ \t]+(?P<n>(?-i:{_NAME}))"), False, False),
+    # Introductions in chats and mail: "this is Full Name", "my name is ...", "I'm ...", "you're talking to ..."
+    # (the small NER model misses names it has not seen in them: "hi, this is Olusegun Kowalczyk.")
+    (re.compile(rf"(?i)(?<!\w)(?:{_INTRODUCTIONS})[ \t]+(?P<n>(?-i:{_NAME}))"), False, False),
     # (Full Name)
     (re.compile(rf"\((?P<n>{_NAME})\)"), False, False),
 ]
