@@ -48,32 +48,36 @@ def main() -> None:
     )
     p.add_argument("--out", type=Path, default=BENCH / "results")
     a = p.parse_args()
-    now = datetime.now(UTC)
+    today = datetime.now(UTC).date().isoformat()
     rev = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
     ).stdout
-    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True).stdout
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "src"], cwd=REPO, capture_output=True, text=True
+    ).stdout
     a.out.mkdir(parents=True, exist_ok=True)
-    path = a.out / f"{now.date().isoformat()}{'-quick' if a.quick else ''}.md"
-    lines = [
-        f"# Benchmarks of {now.date().isoformat()}{' (quick: sizes too small to quote)' if a.quick else ''}",
+    path = a.out / f"{today}{'-quick' if a.quick else ''}.md"
+    header = [
+        f"# Benchmarks of {today}{' (quick: sizes too small to quote)' if a.quick else ''}",
         "",
-        f"- machine: {platform.node()}, {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}",
-        f"- revision: {rev.strip()}{' (with uncommitted changes)' if dirty.strip() else ''}",
-        f"- started: {now.strftime('%Y-%m-%d %H:%M')} UTC; command: `make bench`",
+        f"Machine: {platform.node()}, {os.cpu_count()} cores, {platform.platform()}, Python "
+        f"{platform.python_version()}. Command: `make bench` (bench/suite.py); each section says its revision.",
         "",
     ]
+    # A rerun of some benchmarks the same day replaces their sections and keeps the others'.
+    sections = _sections(path.read_text()) if path.exists() else {}
     for name in a.only or SUITE:
         args = SUITE[name][1 if a.quick else 0]
         cmd = [sys.executable, str(BENCH / f"{name}.py"), *args]
         print(f"==> {name} {' '.join(args)}", file=sys.stderr, flush=True)
-        started = time.monotonic()
+        started_at, started = datetime.now(UTC), time.monotonic()
         proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
         took = time.monotonic() - started
-        lines += [
+        lines = [
             f"## {name}",
             "",
-            f"`.venvs/jobs/bin/python bench/{name}.py {' '.join(args)}` ({took:.0f} s)",
+            f"`.venvs/jobs/bin/python bench/{name}.py {' '.join(args)}`: revision {rev.strip()}"
+            f"{' (with uncommitted changes to src/)' if dirty.strip() else ''}, {started_at:%H:%M} UTC, {took:.0f} s",
             "",
         ]
         if proc.returncode:
@@ -82,8 +86,17 @@ def main() -> None:
         else:
             lines += [ln for ln in proc.stdout.splitlines() if not ln.startswith(("machine:", "command:"))]
             lines.append("")
-        path.write_text("\n".join(lines))  # after each one: a long suite shows its progress in the file
+        sections[name] = "\n".join(lines)
+        # After each one: a long suite shows its progress in the file.
+        path.write_text("\n".join([*header, *(sections[n] for n in SUITE if n in sections)]))
     print(path)
+
+
+def _sections(text: str) -> dict[str, str]:
+    """The ``## name`` sections of an earlier results file, by name."""
+    return {
+        part.split("\n", 1)[0].strip(): "## " + part.rstrip("\n") + "\n" for part in text.split("\n## ")[1:]
+    }
 
 
 if __name__ == "__main__":
