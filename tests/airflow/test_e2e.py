@@ -72,6 +72,15 @@ def airflow():
                 os.environ[k] = v
 
 
+def _cmdline(proc: psutil.Process) -> str:
+    """A child's command line, or "" for one that is gone or a zombie (the JVM's short-lived helpers are, until
+    reaped): one such child must not hide its driver sibling."""
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:
+        return ""
+
+
 def kill_task_process(run_id: str, stage: str, after_s: float = 15, timeout: float = 900) -> int:
     """SIGKILLs the Airflow task process running ``stage`` of ``run_id`` (what the OOM killer or a lost node
     does) ``after_s`` seconds after its Spark driver started; returns its pid.
@@ -88,7 +97,7 @@ def kill_task_process(run_id: str, stage: str, after_s: float = 15, timeout: flo
             if f"{DAG_ID}.{stage}" not in cmd:
                 continue
             try:  # the process may end between the listing and these reads
-                if any("spark_jobs" in " ".join(c.cmdline()) for c in proc.children()):
+                if any("spark_jobs" in _cmdline(c) for c in proc.children()):
                     task = proc.parent()
                     time.sleep(after_s)
                     task.kill()
