@@ -28,7 +28,7 @@ lint:            ## ruff, and the one-way layers of src/llm_lakehouse (import-li
 	$(JOBS)/ruff format --check src dags spark_jobs tests bench scripts plugins
 	$(JOBS)/lint-imports
 
-bench:            ## the side-by-side benchmarks on a quiet machine (~30 min): bench/results/<date>.md
+bench:            ## the side-by-side benchmarks on a quiet machine (~2 h: the 320 MB and 1 GB points take most): bench/results/<date>.md
 	[ -x .venvs/bench/bin/python ] || bash bench/setup_datatrove.sh
 	$(JOBS)/python bench/suite.py
 

@@ -1,6 +1,8 @@
 """The fixed cost of a day: a 100-document day of real text and an empty day, built the way ``lakehouse build``
 builds them (one Spark application for bronze, silver and gold: ``spark/day.py``) against the anchor, one
-spark-submit per stage (what the CLI did before, and what each Airflow task still does), side by side.
+spark-submit per stage (what the CLI did before, and what each Airflow task does for a day with files), side
+by side; and an empty day through ``lakehouse build`` itself, whose stages settle without Spark
+(``spark/empty_day.py``).
 
 Each measurement runs on a lake that already holds one earlier day (tables, dedup index and history exist,
 as on any night but the first), in a throwaway ``LAKEHOUSE_HOME``; the documents are real text from this
@@ -19,6 +21,7 @@ import json
 import os
 import platform
 import random
+import sys
 import tempfile
 from datetime import date, timedelta
 from pathlib import Path
@@ -98,6 +101,14 @@ def main() -> None:
             ):
                 wall, results = build(mode, settings, day, folder, Path(tmp, f"{mode}-{day}.log"))
                 rows.append((label, mode, wall, results))
+        # What `lakehouse build` does with an empty day now: each stage settled without Spark.
+        day = FIRST + timedelta(days=3)
+        env = os.environ | {"LAKEHOUSE_HOME": str(Path(tmp, "day"))}
+        cli = [str(Path(sys.executable).parent / "lakehouse"), "build", "--date", day.isoformat()]
+        run = run_measured(cli, env, Path(tmp, f"cli-{day}.log"))
+        if run.returncode or '"settled_without_spark": true' not in run.stdout:
+            raise SystemExit(f"lakehouse build of the empty day {day} failed or started Spark:\n{run.stdout}")
+        rows.append(("empty (nothing landed)", "cli", run.wall_s, []))
     print(
         f"machine: {platform.node()}, {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}"
     )
@@ -107,8 +118,16 @@ def main() -> None:
         "| day | how | wall, 3 stages | bronze / silver / gold in job | start / write / gate / publish (sum of stages) |"
     )
     print("|---|---|---|---|---|")
+    hows = {
+        "stages": "anchor: a spark-submit per stage",
+        "day": "one application (what `lakehouse build` submits)",
+        "cli": "`lakehouse build`: each stage settled without Spark",
+    }
     for label, mode, wall, results in rows:
-        how = "one application (`lakehouse build`)" if mode == "day" else "anchor: a spark-submit per stage"
+        how = hows[mode]
+        if not results:
+            print(f"| {label} | {how} | **{wall:.1f} s** | | |")
+            continue
         per_stage = " / ".join(f"{r['seconds']:.1f}" for r in results)
         phases = {
             k: sum(r["timings"].get(k, 0) for r in results) for k in ("start", "write", "gate", "publish")

@@ -3,8 +3,12 @@
 Runs, one after the other on a quiet machine (each script's own docstring says what it compares):
 
 - ``small_days.py``: a 100-document day and an empty day, one application vs a spark-submit per stage;
+- ``airflow_empty_day.py``: an empty day through Airflow (standalone), all three tasks, against a day whose
+  only file no reader takes (a spark-submit per task);
 - ``realtext_vs_datatrove.py``: bronze + silver vs datatrove on real-text corpora (20 and 80 MB; the
   ``support`` policy's NER at 20 MB);
+- ``realtext_scale``: the same script at 320 MB and 1 GB, where linear scaling and the memory bound show
+  (about 80 minutes of the suite's time, half of it datatrove's);
 - ``embeddings_backends.py``: sentence-transformers vs ONNX Runtime (float32, int8) on real-text chunks;
 - ``pii_vs_presidio.py --corpus realtext``: the ``pii`` pipe vs Presidio used the default way, per document;
 - ``gold_vs_raw.py``: the gold job's tokenize and embed steps vs the raw tokenizer and encoder.
@@ -30,13 +34,27 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 
-SUITE: dict[str, tuple[list[str], list[str]]] = {
-    # name: (arguments, arguments with --quick)
-    "small_days": (["--docs", "100"], ["--docs", "20"]),
-    "realtext_vs_datatrove": (["--mb", "20", "80", "--support-mb", "20"], ["--mb", "2", "--support-mb"]),
-    "embeddings_backends": (["--chunks", "1200"], ["--chunks", "100"]),
-    "pii_vs_presidio": (["--corpus", "realtext"], ["--corpus", "realtext", "--docs", "40"]),
-    "gold_vs_raw": (["--mb", "100", "--chunks", "1200"], ["--mb", "2", "--chunks", "100"]),
+SUITE: dict[str, tuple[str, list[str], list[str]]] = {
+    # section: (script, arguments, arguments with --quick)
+    "small_days": ("small_days", ["--docs", "100"], ["--docs", "20"]),
+    "airflow_empty_day": ("airflow_empty_day", [], []),
+    "realtext_vs_datatrove": (
+        "realtext_vs_datatrove",
+        ["--mb", "20", "80", "--support-mb", "20"],
+        ["--mb", "2", "--support-mb"],
+    ),
+    "realtext_scale": (
+        "realtext_vs_datatrove",
+        ["--mb", "320", "1024", "--support-mb"],
+        ["--mb", "4", "--support-mb"],
+    ),
+    "embeddings_backends": ("embeddings_backends", ["--chunks", "1200"], ["--chunks", "100"]),
+    "pii_vs_presidio": (
+        "pii_vs_presidio",
+        ["--corpus", "realtext"],
+        ["--corpus", "realtext", "--docs", "40"],
+    ),
+    "gold_vs_raw": ("gold_vs_raw", ["--mb", "100", "--chunks", "1200"], ["--mb", "2", "--chunks", "100"]),
 }
 
 
@@ -67,8 +85,9 @@ def main() -> None:
     # A rerun of some benchmarks the same day replaces their sections and keeps the others'.
     sections = _sections(path.read_text()) if path.exists() else {}
     for name in a.only or SUITE:
-        args = SUITE[name][1 if a.quick else 0]
-        cmd = [sys.executable, str(BENCH / f"{name}.py"), *args]
+        script, args, quick_args = SUITE[name]
+        args = quick_args if a.quick else args
+        cmd = [sys.executable, str(BENCH / f"{script}.py"), *args]
         print(f"==> {name} {' '.join(args)}", file=sys.stderr, flush=True)
         started_at, started = datetime.now(UTC), time.monotonic()
         proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
@@ -76,7 +95,7 @@ def main() -> None:
         lines = [
             f"## {name}",
             "",
-            f"`.venvs/jobs/bin/python bench/{name}.py {' '.join(args)}`: revision {rev.strip()}"
+            f"`.venvs/jobs/bin/python bench/{script}.py {' '.join(args)}`: revision {rev.strip()}"
             f"{' (with uncommitted changes to src/)' if dirty.strip() else ''}, {started_at:%H:%M} UTC, {took:.0f} s",
             "",
         ]

@@ -68,6 +68,18 @@ def test_build_runs_the_day_in_one_spark_application(built):
         assert {"start", "write", "gate", "publish"} <= set(r["timings"]), r["stage"]
 
 
+def test_build_of_a_day_nothing_landed_for_starts_no_spark(built):
+    """On a lake whose tables exist, an empty day's three stages settle without Spark (spark/empty_day.py)."""
+    home, _, _ = built
+    proc = run(home, "build", "--date", "2026-09-05")
+    assert proc.stderr.count("nothing to process: no Spark") == 3, proc.stderr
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["settled_without_spark"] and (summary["bronze"], summary["silver"]) == (0, 0)
+    assert not (home / "logs" / summary["run_id"]).exists()  # no spark-submit, so no day.log
+    audit = json.loads(run(home, "stats", "--date", "2026-09-05", "--json").stdout)["audit"]
+    assert sorted(a["job"] for a in audit) == ["bronze", "gold", "silver"]
+
+
 def test_the_day_application_takes_stages_in_day_order_only():
     from llm_lakehouse.spark.day import plan
 
@@ -184,6 +196,8 @@ def test_build_tells_a_blocked_gate_from_a_crash(tmp_path, monkeypatch, blocked,
 
     monkeypatch.setattr(app_module.subprocess, "Popen", Failed)
     monkeypatch.setattr(app_module, "blocked_message", lambda *a: blocked)
+    # A day with work for Spark (the empty-day path has its own tests: test_empty_day.py).
+    monkeypatch.setattr(app_module, "settle_empty_day", lambda *a: (False, "files landed"))
     result = CliRunner().invoke(
         cli_app, ["build", "--date", "2026-09-03"], env={"LAKEHOUSE_HOME": str(tmp_path)}
     )

@@ -464,7 +464,7 @@ def test_run_job_holds_the_days_lease_around_the_whole_job(tmp_path: Path, monke
     fake_wap = types.SimpleNamespace(write_audit_publish=write_audit_publish)
     monkeypatch.setitem(sys.modules, "llm_lakehouse.spark.session", fake_session)
     monkeypatch.setitem(sys.modules, "llm_lakehouse.spark.wap", fake_wap)
-    monkeypatch.setattr(runner, "_lineage", lambda *a: None)
+    monkeypatch.setattr(runner, "run_lineage", lambda *a: None)
 
     result = runner.run_job("silver", body, _argv("run-1"))
     assert result["rows"] == 1 and seen["published"] == "run-1"

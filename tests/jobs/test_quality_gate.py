@@ -202,7 +202,10 @@ def test_planted_bad_rows_fail_each_named_expectation_and_leak_no_value(history,
     for f in quality_dir(settings).rglob("*"):
         if f.is_file():
             assert LEAKED not in f.read_text(errors="replace"), f
-    assert (quality_dir(settings) / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").exists()
+    site = quality_dir(settings) / "gx" / "uncommitted" / "data_docs" / "local_site"
+    assert (site / "index.html").exists()
+    # The gate's validation page is rendered too (one Data Docs build after the gate's checks).
+    assert any("silver.documents" in str(p) for p in (site / "validations").rglob("*.html"))
 
 
 def test_a_warning_blocks_unless_the_run_accepts_warnings(history, spark, spec, settings):

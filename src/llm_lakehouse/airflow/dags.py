@@ -10,7 +10,7 @@ interval: the run that fires at 02:00 UTC on day D+1 builds day D.
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pendulum
@@ -18,12 +18,13 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.sdk import Asset, CronDataIntervalTimetable, CronTriggerTimetable, Param
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from llm_lakehouse.core.errors import EmptyDayFailed
 from llm_lakehouse.core.reports import blocked_message
 from llm_lakehouse.core.settings import Settings
-from llm_lakehouse.core.spec import PipelineSpec
+from llm_lakehouse.core.spec import PipelineSpec, load_spec
 from llm_lakehouse.core.stages import DAY_STAGES, MAINTENANCE, STAGES
 from llm_lakehouse.core.tables import TABLES
-from llm_lakehouse.spark.submit import application, application_args
+from llm_lakehouse.spark.submit import application, application_args, settle_empty_day
 
 DAY = "{{ data_interval_start | ds }}"
 RUN_ID = "{{ run_id }}"
@@ -35,19 +36,41 @@ ACCEPT_WARNINGS = "accept_quality_warnings"
 
 
 class LakehouseSparkSubmitOperator(SparkSubmitOperator):
-    """spark-submit of a layer job. When the job's quality gate blocked the day, the task fails with the gate's
-    own message (each failed expectation and its observed value) and is not retried: the same input would
-    fail the same checks. Any other failure is spark-submit's, retried as usual."""
+    """spark-submit of a layer job; a day with nothing to process is settled without Spark. When the job's
+    quality gate blocked the day, the task fails with the gate's own message (each failed expectation and its
+    observed value) and is not retried: the same input would fail the same checks. Any other failure is
+    retried as usual."""
 
     def execute(self, context: Any) -> None:
         started = time.time()
         try:
-            super().execute(context)
+            if not self._settled_without_spark():
+                super().execute(context)
         except AirflowException as exc:
             message = blocked_message(Settings.from_env(), context["run_id"], self.task_id, started)
             if message:
                 raise AirflowFailException(message) from exc
             raise
+
+    def _settled_without_spark(self) -> bool:
+        """A day nothing landed for is settled without starting Spark when its tables hold nothing either
+        (``spark/empty_day.py``: same lease, gate on zero rows, audit, lineage); a day with files goes
+        straight to spark-submit."""
+        args = [str(a) for a in self.application_args or []]
+        if self.task_id not in DAY_STAGES or "--spec" not in args or "--date" not in args:
+            return False  # not a layer job of a day
+        settings = Settings.from_env()
+        spec = load_spec(args[args.index("--spec") + 1])
+        day = date.fromisoformat(args[args.index("--date") + 1])
+        try:
+            settled, output = settle_empty_day(settings, spec, self.task_id, day, args)
+        except EmptyDayFailed as exc:
+            self.log.info("%s", exc.output)
+            raise AirflowException(str(exc)) from exc
+        self.log.info("%s", output)
+        if settled:
+            self.log.info("%s of %s: nothing to process, settled without Spark", self.task_id, day)
+        return settled
 
 
 def asset(settings: Settings, ident: str) -> Asset:

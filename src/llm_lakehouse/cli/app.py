@@ -24,13 +24,19 @@ from rich.table import Table as RichTable
 
 from llm_lakehouse import __version__
 from llm_lakehouse.cli.lineage import app as lineage_app
+from llm_lakehouse.core.errors import EmptyDayFailed
 from llm_lakehouse.core.reports import blocked_message
 from llm_lakehouse.core.settings import REPO_ROOT, Settings
-from llm_lakehouse.core.spec import SpecError, adhoc_source, load_spec
+from llm_lakehouse.core.spec import PipelineSpec, SpecError, adhoc_source, load_spec
 from llm_lakehouse.core.stages import DAY_STAGES
 from llm_lakehouse.devtools.sample import default_days, generate
 from llm_lakehouse.spark.runner import RESULT_PREFIX, catalog_lock
-from llm_lakehouse.spark.submit import day_submit_command, spark_submit_command
+from llm_lakehouse.spark.submit import (
+    application_args,
+    day_submit_command,
+    settle_empty_day,
+    spark_submit_command,
+)
 
 
 class ExitCode(IntEnum):
@@ -134,17 +140,49 @@ def build(
             extra[stage] = ["--only-source", name]
         if accept_warnings:
             extra[stage].append("--accept-warnings")
-    # One spark-submit for the three stages: the JVM, the imports and the Python workers start once.
-    cmd = day_submit_command(settings, spec, day.isoformat(), run_id, extra)
-    results = _submit(
-        cmd, settings.home / "logs" / run_id / "day.log", list(DAY_STAGES), day, settings, run_id
-    )
+    stages, results = list(DAY_STAGES), []
+    if source is None:
+        # A day nothing landed for: the stages whose day holds nothing are settled without Spark.
+        while stages and (settled := _settle_empty(settings, spec, stages[0], day, run_id, extra[stages[0]])):
+            results.append(settled)
+            stages.pop(0)
+    if stages:
+        # One spark-submit for the other stages: the JVM, the imports and the Python workers start once.
+        cmd = day_submit_command(settings, spec, day.isoformat(), run_id, {s: extra[s] for s in stages})
+        results += _submit(cmd, settings.home / "logs" / run_id / "day.log", stages, day, settings, run_id)
     summary = {"date": day.isoformat(), "run_id": run_id}
     for r in results:
         summary.update(
             {k: v for k, v in r.items() if k not in ("stage", "date", "run_id", "seconds", "timings")}
         )
     print(json.dumps(summary, sort_keys=True))
+
+
+def _settle_empty(
+    settings: Settings, spec: PipelineSpec, stage: str, day: date, run_id: str, extra: list[str]
+) -> dict[str, Any] | None:
+    """The stage's result line when its day had nothing to process and was settled without Spark, else None.
+    Exits as ``_submit`` does when the empty day's gate blocked it (3) or the path failed (1)."""
+    started, clock = time.time(), time.monotonic()
+    try:
+        settled, output = settle_empty_day(
+            settings, spec, stage, day, application_args(spec, day.isoformat(), run_id, extra)
+        )
+    except EmptyDayFailed as exc:
+        blocked = blocked_message(settings, run_id, stage, started)
+        if blocked:
+            console.print(f"[red]{stage}: {escape(blocked)}[/red]")
+            raise typer.Exit(ExitCode.GATE_BLOCKED) from None
+        tail = "\n".join(exc.output.splitlines()[-25:])
+        console.print(f"[red]{escape(str(exc))}; its last lines:[/red]\n{escape(tail)}")
+        raise typer.Exit(ExitCode.FAILURE) from None
+    if not settled:
+        return None
+    line = next(ln for ln in output.splitlines() if ln.startswith(RESULT_PREFIX))
+    console.print(
+        f"[green]✓[/green] {stage:<6} {time.monotonic() - clock:5.1f}s  nothing to process: no Spark"
+    )
+    return json.loads(line[len(RESULT_PREFIX) :])
 
 
 def _submit(

@@ -156,7 +156,18 @@ def run_audit(catalog: SqlCatalog, day: date) -> list[dict[str, Any]]:
     """The day's ``ops.run_audit`` step rows (not the per-reason ones), in job and step order."""
     if RUN_AUDIT.ident not in existing(catalog):
         return []
-    cols = ("job", "step", "docs_in", "docs_out", "docs_dropped", "bytes_in", "bytes_out", "wall_s", "cpu_s")
+    cols = (
+        "job",
+        "step",
+        "docs_in",
+        "docs_out",
+        "docs_dropped",
+        "bytes_in",
+        "bytes_out",
+        "wall_s",
+        "cpu_s",
+        "detail",
+    )
     rows = read_day(catalog, RUN_AUDIT.ident, day, ("reason", *cols)).to_pylist()
     order = {"bronze": 0, "silver": 1, "gold": 2}
     # Arrow keeps write order within a job; sort only by job so pipe steps stay in chain order.

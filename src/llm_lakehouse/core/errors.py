@@ -19,6 +19,14 @@ class QualityGateFailed(LakehouseError, RuntimeError):
     """The day did not pass its blocking checks (or its warnings, not accepted): nothing was published."""
 
 
+class EmptyDayFailed(LakehouseError, RuntimeError):
+    """The empty-day path of a stage (``spark/empty_day.py``) failed: its gate blocked, or it crashed."""
+
+    def __init__(self, message: str, output: str = "") -> None:
+        super().__init__(message)
+        self.output = output
+
+
 class LeaseLost(LakehouseError, RuntimeError):
     """The lease expired while held (heartbeats failed past the TTL) and another run took the day over."""
 

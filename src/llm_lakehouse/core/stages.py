@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 # A landing feed is the pseudo-table ``landing.<source>`` (files, not Iceberg).
 LANDING = "landing"
+# Exit status of ``python -m llm_lakehouse.spark.empty_day`` when the stage's day has work to do (EX_TEMPFAIL):
+# the caller submits the Spark job.
+NEEDS_SPARK = 75
 
 
 @dataclass(frozen=True)

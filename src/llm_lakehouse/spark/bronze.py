@@ -12,20 +12,18 @@ partition of the day and leaves the other sources' rows as they were.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 from pyspark.sql import functions as F
 
-from llm_lakehouse.core.settings import Settings
 from llm_lakehouse.core.spec import PipelineSpec, Source, adhoc_source
 from llm_lakehouse.core.tables import BRONZE, RUN_COLUMNS
 from llm_lakehouse.spark.audit import Clock, write_audit
 from llm_lakehouse.spark.common import read_day, replace_day, stamp
 from llm_lakehouse.spark.context import RunContext
-from llm_lakehouse.spark.ingest import Listing, read_file, survey
+from llm_lakehouse.spark.ingest import Listing, landing_files, read_file, survey
 from llm_lakehouse.spark.runner import run_job
 
 
@@ -35,11 +33,6 @@ def _read_files(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
             batch.column("source").to_pylist(), batch.column("uri").to_pylist(), strict=True
         ):
             yield from read_file(Source.model_validate_json(source_json), uri)
-
-
-def landing_files(spec: PipelineSpec, settings: Settings, day: date) -> list[tuple[Source, Listing]]:
-    root = settings.landing / day.isoformat()
-    return [(s, survey(str(root / s.name), s)) for s in spec.sources]
 
 
 def dir_files(spec: PipelineSpec, input_dir: Path, source_name: str | None) -> tuple[Source, Listing]:

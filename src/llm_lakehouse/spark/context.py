@@ -49,3 +49,7 @@ class RunContext:
     # Publish a day whose only failed checks are warning-level ones (this run only).
     accept_warnings: bool = False
     timings: Timings = field(default_factory=Timings, compare=False)
+    # The gate's results as DataHub assertions, sent with the run's lineage in one write.
+    assertions: list[dict] = field(default_factory=list, compare=False)
+    # The gate's Great Expectations checkpoint results, rendered into Data Docs in one build per gate.
+    validations: list = field(default_factory=list, compare=False)

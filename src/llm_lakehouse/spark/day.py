@@ -41,5 +41,19 @@ def plan(argv: list[str]) -> list[tuple[str, list[str]]]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    ensured: set[str] = set()
     for stage, args in plan(sys.argv[1:] if argv is None else argv):
-        importlib.import_module(DAY_STAGES[stage].module).main(args)
+        # The tables are ensured once per spec in the application, by its first stage (~1 s a stage).
+        spec = _spec_arg(args)
+        extra = ["--tables-ensured"] if spec in ensured else []
+        importlib.import_module(DAY_STAGES[stage].module).main([*args, *extra])
+        ensured.add(spec)
+
+
+def _spec_arg(args: list[str]) -> str:
+    for i, arg in enumerate(args):
+        if arg.startswith("--spec="):
+            return arg.split("=", 1)[1]
+        if arg == "--spec" and i + 1 < len(args):
+            return args[i + 1]
+    return ""

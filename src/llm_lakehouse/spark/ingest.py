@@ -34,6 +34,7 @@ import json
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import PurePosixPath
 from typing import Any, NamedTuple
 
@@ -41,7 +42,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from llm_lakehouse.core.spec import Source
+from llm_lakehouse.core.settings import Settings
+from llm_lakehouse.core.spec import PipelineSpec, Source
 from llm_lakehouse.core.tables import BRONZE, RUN_COLUMNS
 
 # What a reader yields: the bronze columns a run does not stamp itself.
@@ -368,6 +370,12 @@ def _reason(source: Source, base_name: str, size: int) -> str | None:
     if size == 0:
         return "empty_file"
     return None
+
+
+def landing_files(spec: PipelineSpec, settings: Settings, day: date) -> list[tuple[Source, Listing]]:
+    """Each declared source's files of ``day`` in the landing zone (``<landing>/<day>/<source>/``)."""
+    root = settings.landing / day.isoformat()
+    return [(s, survey(str(root / s.name), s)) for s in spec.sources]
 
 
 def survey(folder: str, source: Source) -> Listing:

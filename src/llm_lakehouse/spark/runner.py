@@ -58,6 +58,8 @@ def parse_args(argv: list[str] | None, extra: Callable[[argparse.ArgumentParser]
     p.add_argument("--run-id", required=True)
     # Airflow's try number of the task; a retry is a new attempt of the same run.
     p.add_argument("--attempt", type=int, default=1)
+    # An earlier stage of the same application (spark/day.py) ensured the tables for this spec already.
+    p.add_argument("--tables-ensured", action="store_true", help=argparse.SUPPRESS)
     # Publish a day whose only failed checks are warning-level ones (Airflow passes the run's param).
     p.add_argument(
         "--accept-warnings",
@@ -98,7 +100,8 @@ def run_job(
         with timings.phase("start"):
             # The running session when stages share one JVM (``spark/day.py``), else a new one.
             spark = spark_session(settings, f"{spec.name}.{stage}")
-            ensure_tables(spark, settings, spec)
+            if not args.tables_ensured:
+                ensure_tables(spark, settings, spec)
         ctx = RunContext(
             spark,
             spec,
@@ -123,10 +126,10 @@ def run_job(
         except Exception as exc:
             # The run instance says FAILURE in DataHub too; only the exception's type: its message can
             # carry data (the gate's own message is in the task log and ops.quality_results).
-            _lineage(spec, settings, stage, run | {"error": type(exc).__name__}, started)
+            run_lineage(spec, settings, stage, run | {"error": type(exc).__name__}, started, ctx.assertions)
             raise
     result = run | result | {"timings": timings.seconds}
-    _lineage(spec, settings, stage, result, started)
+    run_lineage(spec, settings, stage, result, started, ctx.assertions)
     print(RESULT_PREFIX + json.dumps(result, sort_keys=True), flush=True)
     sys.stdout.flush()
     return result
@@ -147,12 +150,18 @@ def warm_up_gate() -> None:
         threading.Thread(target=load, name="gx-import", daemon=True).start()
 
 
-def _lineage(
-    spec: PipelineSpec, settings: Settings, stage: str, result: dict[str, Any], started: float
+def run_lineage(
+    spec: PipelineSpec,
+    settings: Settings,
+    stage: str,
+    result: dict[str, Any],
+    started: float,
+    assertions: list[dict[str, Any]],
 ) -> None:
-    """DataHub lineage of this task run; it never fails a job: errors are logged only."""
+    """DataHub lineage of this task run and its gate's results; it never fails a job: errors are logged
+    only."""
     result["seconds"] = round(time.monotonic() - started, 2)
     try:
-        emit_job_lineage(spec, settings, stage, result)
+        emit_job_lineage(spec, settings, stage, result, assertions=assertions)
     except Exception as exc:
         log.warning("lineage not emitted: %s", exc)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+from datetime import date
 from pathlib import Path
 
+from llm_lakehouse.core.errors import EmptyDayFailed
 from llm_lakehouse.core.settings import REPO_ROOT, Settings
 from llm_lakehouse.core.spec import PipelineSpec
-from llm_lakehouse.core.stages import STAGES
+from llm_lakehouse.core.stages import NEEDS_SPARK, STAGES
+from llm_lakehouse.spark.ingest import landing_files
 
 JOBS_DIR = REPO_ROOT / "spark_jobs"
 # Several stages of a day in one application (spark/day.py).
@@ -30,6 +35,27 @@ def spark_submit_command(
         application(stage),
         *application_args(spec, day, run_id, extra),
     ]
+
+
+def settle_empty_day(
+    settings: Settings, spec: PipelineSpec, stage: str, day: date, args: list[str]
+) -> tuple[bool, str]:
+    """Settles ``stage`` of a day nothing landed for without Spark (``spark/empty_day.py``, run with the
+    stage's arguments ``args``): ``(True, its output)`` when it did, ``(False, why)`` when the day has work
+    for the Spark job. A day with any landed file goes to Spark at once, with no process started. A gate
+    that blocked the empty day, or any other failure, raises ``EmptyDayFailed`` with the output (the gate's
+    report says which)."""
+    for source, listing in landing_files(spec, settings, day):
+        if listing.files or listing.skipped:
+            return False, f"files landed for source {source.name}"
+    cmd = [settings.spark.python, "-m", "llm_lakehouse.spark.empty_day", stage, *args]
+    proc = subprocess.run(cmd, env=os.environ | settings.spark_env(), capture_output=True, text=True)
+    output = proc.stderr + proc.stdout
+    if proc.returncode == NEEDS_SPARK:
+        return False, output
+    if proc.returncode:
+        raise EmptyDayFailed(f"{stage}: the empty-day path failed (exit {proc.returncode})", output)
+    return True, output
 
 
 def day_submit_command(

@@ -44,11 +44,10 @@ from llm_lakehouse.core.reports import data_docs_index, report_path, safe_run_id
 from llm_lakehouse.core.settings import Settings
 from llm_lakehouse.core.spec import PipelineSpec
 from llm_lakehouse.core.tables import QUALITY_RESULTS, TABLES
-from llm_lakehouse.datahub import emit_quality_results
 from llm_lakehouse.spark import publications
 from llm_lakehouse.spark.common import day_filter, stamp
 from llm_lakehouse.spark.context import RunContext
-from llm_lakehouse.spark.gate import Outcome, check_table, to_json
+from llm_lakehouse.spark.gate import Outcome, check_table, to_json, update_data_docs
 
 log = logging.getLogger(__name__)
 PREFIX = "wap_"
@@ -199,15 +198,19 @@ def record(
     df.select(*QUALITY_RESULTS.column_names).writeTo(_fq(settings, QUALITY_RESULTS.ident)).append()
 
 
-def _message(stage: str, day: date, branch: str, gate: Gate, settings: Settings, tables: list[str]) -> str:
+def gate_message(
+    stage: str, day: date, branch: str | None, gate: Gate, settings: Settings, tables: list[str]
+) -> str:
+    """The blocked gate's message: each failed check, how to publish anyway if allowed, where to look."""
     lines = [f"quality gate failed for {stage} {day}: nothing was published (main is unchanged)"]
     lines += [f"  - {o.line()}" for o in gate.failed]
     if not gate.blocking:
         lines.append("  only warning-level checks failed: rerun with accept_quality_warnings=true to publish")
     first = tables[0] if tables else "<table>"
-    lines.append(
-        f"  the written day is kept on branch {branch!r}: SELECT * FROM {_fq(settings, first)} VERSION AS OF '{branch}'"
-    )
+    if branch:
+        lines.append(
+            f"  the written day is kept on branch {branch!r}: SELECT * FROM {_fq(settings, first)} VERSION AS OF '{branch}'"
+        )
     lines.append(f"  Data Docs: {data_docs_index(settings).as_uri()}")
     return "\n".join(lines)
 
@@ -239,6 +242,7 @@ def write_audit_publish(
             # Only the tables the job wrote: one it left alone has no branch and nothing new to check.
             written = [t for t in tables if branch in branches(settings, t)]
             outcomes = [o for t in written for o in check_table(ctx, t)]
+            update_data_docs(ctx)
     finally:
         spark.conf.unset(WAP_BRANCH_CONF)
     gate = Gate(outcomes, ctx.accept_warnings)
@@ -260,16 +264,14 @@ def write_audit_publish(
         "finished_at": time.time(),
         "data_docs": str(data_docs_index(settings)),
     }
-    try:  # DataHub assertions; never fails the job
-        emit_quality_results(spec, settings, [o.record() for o in outcomes], run_id)
-    except Exception as exc:
-        log.warning("quality results not emitted to DataHub: %s", exc)
+    # DataHub assertions go with the run's lineage (runner.py): one write to the metadata store per run.
+    ctx.assertions.extend(o.record() for o in outcomes)
     path = report_path(settings, run_id, stage)
     path.parent.mkdir(parents=True, exist_ok=True)
     if gate.outcome == "blocked":
         for t in written:
             keep_for_inspection(spark, spec, settings, t, branch)
-        message = _message(stage, day, branch, gate, settings, written)
+        message = gate_message(stage, day, branch, gate, settings, written)
         path.write_text(json.dumps(report | {"message": message}, indent=2))
         raise QualityGateFailed(message)
     faults.point("publish:start")

@@ -21,6 +21,9 @@ from collections.abc import Sequence
 from llm_lakehouse.core.pii.policy import PiiPolicy
 from llm_lakehouse.core.pii.windows import Span
 
+# What ``replacement`` writes for the replace and hash operators: ``<EMAIL_ADDRESS>``, ``<PERSON_3fa9c1d2>``.
+PLACEHOLDER = r"<[A-Z][A-Z_]*(?:_[0-9a-f]{8,64})?>"
+
 _NUMERIC = frozenset({"PHONE_NUMBER", "CREDIT_CARD", "US_SSN"})
 _SPACES = re.compile(r"\s+")
 

@@ -15,11 +15,11 @@ from collections.abc import Iterator, Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from llm_lakehouse.core.pii.anonymize import PLACEHOLDER
 from llm_lakehouse.core.pii.engine import get_engine
 from llm_lakehouse.core.pii.policy import DEFAULT_ENTITIES, NER
 from llm_lakehouse.core.pii.windows import resolve
 
-PLACEHOLDER = r"<[A-Z][A-Z_]*(?:_[0-9a-f]{8,64})?>"
 SCAN_ENTITIES = tuple(e for e in DEFAULT_ENTITIES if e not in NER)
 
 

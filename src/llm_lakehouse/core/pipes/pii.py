@@ -24,16 +24,21 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from llm_lakehouse.core.pii.policy import PiiPolicy
+from llm_lakehouse.core.pii.anonymize import PLACEHOLDER
+from llm_lakehouse.core.pii.policy import NER, PiiPolicy
 from llm_lakehouse.core.pipes.base import ColumnDef, kept, set_column
 
 COUNTS_TYPE = pa.map_(pa.string(), pa.int32())
+# Analysis passes over a row at most: the first, and those that find spans the replacements uncovered.
+SCRUB_PASSES = 3
+_PLACEHOLDER = re.compile(PLACEHOLDER)
 
 
 class Pii:
@@ -47,18 +52,24 @@ class Pii:
     def __init__(self, params: PiiPolicy) -> None:
         from llm_lakehouse.core.pii.engine import get_engine  # Presidio + spaCy: jobs env only
 
+        def engine(entities: tuple[str, ...]) -> Any:  # noqa: ANN401
+            return get_engine(
+                entities,
+                params.ner_backend,
+                params.device,
+                params.spacy_model,
+                params.transformers_model,
+                params.ner_batch_size,
+                params.ner_context_words,
+            )
+
         self.p = params
         self.salt = _salt(params)
-        self.engine = get_engine(
-            tuple(params.entities),
-            params.ner_backend,
-            params.device,
-            params.spacy_model,
-            params.transformers_model,
-            params.ner_batch_size,
-            params.ner_context_words,
-        )
+        self.engine = engine(tuple(params.entities))
         self.thresholds = {e: params.threshold(e) for e in params.entities}
+        # Later passes look for structured entities only (patterns: cheap), what the quality gate scans for.
+        structured = tuple(e for e in params.entities if e not in NER)
+        self.rescan = engine(structured) if structured else None
 
     def _scope(self, batch: pa.RecordBatch) -> pa.BooleanArray:
         """Kept rows of the policy's sources; for the default policy also every kept row not yet scanned."""
@@ -86,21 +97,38 @@ class Pii:
         rows = pc.indices_nonzero(scope).to_pylist()
         per_row: list[dict[str, int]] = [{} for _ in rows]
         if rows:
-            idx = pa.array(rows, pa.int64())
+            slot = {i: j for j, i in enumerate(rows)}
             for col in self.p.text_columns:
                 values = batch.column(col)
-                subset = values.take(idx)
-                found = [resolve(s, self.thresholds) for s in self.engine.analyze(subset)]
-                if not any(found):
-                    continue
-                new = values.to_pylist()
-                texts = subset.to_pylist()
-                for j, (i, spans) in enumerate(zip(rows, found, strict=True)):
-                    if spans:
-                        new[i] = scrub(texts[j], spans, self.p, self.salt)
+                new: list[Any] | None = None
+                todo, texts = rows, values.take(pa.array(rows, pa.int64())).to_pylist()
+                # Scrubbed to a fixpoint: a recognizer scores a span by its context, and replacing one span
+                # changes its neighbours' (``-F::`` taken as an IPv6 address lifts the ``::`` after it from
+                # 0.1 to 0.45), so the scrubbed rows are analyzed again for structured entities,
+                # replacements excepted, until nothing new is found: what the quality gate's scan reads.
+                for n_pass in range(SCRUB_PASSES):
+                    engine = self.rescan if n_pass else self.engine
+                    if engine is None:
+                        break
+                    found = [
+                        resolve(x, self.thresholds) for x in engine.analyze(pa.array(texts, values.type))
+                    ]
+                    if n_pass:
+                        found = [
+                            _outside_replacements(t, spans) for t, spans in zip(texts, found, strict=True)
+                        ]
+                    hits = [(i, t, spans) for i, t, spans in zip(todo, texts, found, strict=True) if spans]
+                    if not hits:
+                        break
+                    new = values.to_pylist() if new is None else new
+                    for i, text, spans in hits:
+                        new[i] = scrub(text, spans, self.p, self.salt)
                         for entity, n in counts(spans).items():
-                            per_row[j][entity] = per_row[j].get(entity, 0) + n
-                batch = set_column(batch, col, pa.array(new, values.type))
+                            per_row[slot[i]][entity] = per_row[slot[i]].get(entity, 0) + n
+                    todo = [i for i, _, _ in hits]
+                    texts = [new[i] for i in todo]
+                if new is not None:
+                    batch = set_column(batch, col, pa.array(new, values.type))
             if "metadata" in batch.schema.names:
                 batch = self._metadata(batch, rows, per_row)
         return self._set_outputs(batch, rows, per_row)
@@ -156,6 +184,14 @@ class Pii:
             new_policy[i] = self.p.policy
         batch = set_column(batch, "pii_counts", pa.array(new_counts, COUNTS_TYPE))
         return set_column(batch, "pii_policy", pa.array(new_policy, pa.string()))
+
+
+def _outside_replacements(text: str, spans: list[Any]) -> list[Any]:
+    """``spans`` that touch no placeholder an earlier pass wrote (``<EMAIL_ADDRESS>``, a pseudonym)."""
+    if not spans:
+        return spans
+    taken = [(m.start(), m.end()) for m in _PLACEHOLDER.finditer(text)]
+    return [s for s in spans if not any(s.start < end and start < s.end for start, end in taken)]
 
 
 def _is_leaf(v: Any) -> bool:
