@@ -495,6 +495,28 @@ def test_job_hook_records_the_run(spec: PipelineSpec, tmp_path: Path, monkeypatc
     assert (ds("bronze.documents"), "schemaMetadata") in aspects
 
 
+def test_job_hook_sends_the_spec_once_per_process_and_assertions_with_the_run(
+    spec: PipelineSpec, tmp_path: Path, monkeypatch
+) -> None:
+    """The stages of one Spark application share a process: the spec's datasets and DAG go with the first
+    run's lineage only, and each run's quality results ride in its one write."""
+    monkeypatch.setenv("LAKEHOUSE_DATAHUB_SINK", "file")
+    settings = lakehouse_settings(tmp_path, LAKEHOUSE_DATAHUB_SINK="file")
+    reports = []
+    for stage in ("silver", "gold"):
+        result = {"stage": stage, "date": "2026-11-01", "run_id": RUN_ID, **RESULTS[stage], "seconds": 3.0}
+        reports.append(emit_job_lineage(spec, settings, stage, result, assertions=QUALITY))
+    spec_events = len(mcps.spec_mcps(spec, config(tmp_path)))
+    runs = {
+        s: len(mcps.run_mcps(spec, config(tmp_path), s, {"run_id": RUN_ID, **RESULTS[s]})) for s in RESULTS
+    }
+    checks = len(mcps.assertion_mcps(spec, config(tmp_path), QUALITY, RUN_ID))
+    assert [r.events for r in reports] == [spec_events + runs["silver"] + checks, runs["gold"] + checks]
+    aspects = latest(list(read_metadata_file(settings.home / "datahub" / "mcps.json")))
+    assert (ds("bronze.documents"), "schemaMetadata") in aspects
+    assert any(name == "assertionRunEvent" for _, name in aspects)
+
+
 def test_job_hook_never_raises(spec: PipelineSpec, tmp_path: Path, monkeypatch, caplog) -> None:
     def boom(*a: Any, **k: Any) -> None:
         raise RuntimeError("store on fire")
