@@ -4,7 +4,7 @@ JOBS := .venvs/jobs/bin
 AIRFLOW := .venvs/airflow/bin
 export LAKEHOUSE_HOME ?= $(CURDIR)/var
 
-.PHONY: setup run stop test test-jobs test-airflow lint docs bench sample clean up down
+.PHONY: setup run run-prod stop test test-jobs test-airflow lint docs bench sample clean up down
 
 setup:            ## install Debian packages, both envs, the Iceberg and JDBC jars
 	bash scripts/setup.sh
@@ -12,7 +12,10 @@ setup:            ## install Debian packages, both envs, the Iceberg and JDBC ja
 run:              ## start Airflow standalone, build one day of the sample corpus, print counts
 	bash scripts/run.sh
 
-stop:             ## stop everything `make run` started
+run-prod:         ## the production topology as local processes (PostgreSQL, Redis, Airflow + Celery, Spark standalone), then the sample days
+	bash scripts/run_prod.sh
+
+stop:             ## stop everything `make run` or `make run-prod` started
 	bash scripts/stop.sh
 
 test: test-jobs test-airflow   ## the whole suite (the README's test command; .ci/run calls it)

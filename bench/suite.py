@@ -9,6 +9,8 @@ Runs, one after the other on a quiet machine (each script's own docstring says w
   ``support`` policy's NER at 20 MB);
 - ``realtext_scale``: the same script at 320 MB and 1 GB, where linear scaling and the memory bound show
   (about 80 minutes of the suite's time, half of it datatrove's);
+- ``prod_vs_standalone.py``: ``make run-prod``'s topology (PostgreSQL, Celery, Spark standalone) against the
+  embedded standalone (SQLite, LocalExecutor): start time, peak memory, a 3-day REST backfill;
 - ``embeddings_backends.py``: sentence-transformers vs ONNX Runtime (float32, int8) on real-text chunks;
 - ``pii_vs_presidio.py --corpus realtext``: the ``pii`` pipe vs Presidio used the default way, per document;
 - ``gold_vs_raw.py``: the gold job's tokenize and embed steps vs the raw tokenizer and encoder.
@@ -48,6 +50,7 @@ SUITE: dict[str, tuple[str, list[str], list[str]]] = {
         ["--mb", "320", "1024", "--support-mb"],
         ["--mb", "4", "--support-mb"],
     ),
+    "prod_vs_standalone": ("prod_vs_standalone", ["--days", "3"], ["--days", "1"]),
     "embeddings_backends": ("embeddings_backends", ["--chunks", "1200"], ["--chunks", "100"]),
     "pii_vs_presidio": (
         "pii_vs_presidio",

@@ -9,7 +9,7 @@ FROM python:3.11-slim-bookworm
 RUN mkdir -p /usr/share/man/man1 \
  && apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      openjdk-17-jre-headless libpostgresql-jdbc-java libxerial-sqlite-jdbc-java curl tini \
+      openjdk-17-jdk-headless libpostgresql-jdbc-java libxerial-sqlite-jdbc-java curl tini \
  && rm -rf /var/lib/apt/lists/*
 
 ARG UV_VERSION=0.13.9
@@ -32,10 +32,14 @@ RUN uv venv -q -p python3.11 /opt/jobs-venv \
  && if [ -n "${VLLM_VERSION}" ]; then uv pip install -q -p /opt/jobs-venv/bin/python "vllm==${VLLM_VERSION}"; fi \
  && /opt/jobs-venv/bin/python -c "import pyspark, sys; sys.exit(0 if pyspark.__version__.startswith('3.5') else 'pyspark is ' + pyspark.__version__)"
 
-# The Iceberg runtime jar and the JDBC drivers, exactly as scripts/setup.sh gathers them into build/jars.
+# The Iceberg runtime jar, the JDBC drivers and the commit metrics reporter (jvm/), exactly as scripts/setup.sh
+# gathers them into build/jars.
+COPY jvm/ jvm/
+COPY scripts/build_jvm.sh scripts/
 RUN mkdir -p /opt/jars \
  && cp "$(/opt/jobs-venv/bin/python -c "import importlib.resources as r; print(r.files('snowpark_connect_deps_iceberg') / 'jars' / 'iceberg-spark-runtime-3.5_2.12-1.10.2.jar')")" /opt/jars/ \
- && cp -L /usr/share/java/sqlite-jdbc.jar /usr/share/java/postgresql.jar /opt/jars/
+ && cp -L /usr/share/java/sqlite-jdbc.jar /usr/share/java/postgresql.jar /opt/jars/ \
+ && bash scripts/build_jvm.sh /opt/jars/iceberg-spark-runtime-3.5_2.12-1.10.2.jar /opt/jars/lakehouse-iceberg-commits.jar
 
 # Iceberg's S3FileIO (s3:// warehouses) and the AWS SDK v2 it needs: iceberg-aws-bundle, which no PyPI package
 # carries, so the image downloads it from Maven Central at build time (the only download outside PyPI/Debian;

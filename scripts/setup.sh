@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh Debian 12 machine, idempotently:
-# Debian packages (Java 17, JDBC drivers, Chromium for the browser test, PostgreSQL's server binaries for the
-# lease tests), uv, the Airflow env and the Spark-jobs env (pinned, from requirements/*.txt), and the jars Spark
-# loads (build/jars) and the embedding model exported to ONNX (build/models).
+# Debian packages (Java 17, JDBC drivers, Chromium for the browser test, PostgreSQL's server binaries and Redis
+# for the production topology and its tests), uv, the Airflow env and the Spark-jobs env (pinned, from
+# requirements/*.txt), and the jars Spark loads (build/jars) and the embedding model exported to ONNX
+# (build/models).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 
-# postgresql-15: tests/jobs/test_leases.py starts a throwaway cluster (initdb, pg_ctl from /usr/lib/postgresql/15)
-# to test the day leases on PostgreSQL as well as SQLite.
-apt_pkgs=(libxerial-sqlite-jdbc-java libpostgresql-jdbc-java chromium postgresql-15)
-command -v java >/dev/null || apt_pkgs+=(openjdk-17-jre-headless)
+# postgresql-15 and redis-server: binaries only, started as plain processes under LAKEHOUSE_HOME by
+# make run-prod (llm_lakehouse.devtools.prod) and by the tests that need them (initdb, pg_ctl from
+# /usr/lib/postgresql/15).
+apt_pkgs=(libxerial-sqlite-jdbc-java libpostgresql-jdbc-java chromium postgresql-15 redis-server)
+# A JDK: javac builds the catalog's commit metrics reporter (jvm/, scripts/build_jvm.sh).
+command -v javac >/dev/null || apt_pkgs+=(openjdk-17-jdk-headless)
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then
@@ -80,5 +83,6 @@ mkdir -p build/jars
 iceberg_jar=$(.venvs/jobs/bin/python -c "import importlib.resources as r; print(r.files('snowpark_connect_deps_iceberg') / 'jars' / 'iceberg-spark-runtime-3.5_2.12-1.10.2.jar')")
 cp -f "$iceberg_jar" build/jars/
 cp -fL /usr/share/java/sqlite-jdbc.jar /usr/share/java/postgresql.jar build/jars/
+bash scripts/build_jvm.sh "build/jars/$(basename "$iceberg_jar")" build/jars/lakehouse-iceberg-commits.jar
 
 echo "==> setup done in $(( $(date +%s) - start )) s; envs: $(du -sh .venvs | cut -f1)"

@@ -1,4 +1,6 @@
-"""End to end on a running `airflow standalone`: REST trigger, REST backfill, rerun, and the UI's Backfill.
+"""End to end on a running `airflow standalone`, the embedded default: the UI's Trigger -> Backfill, and the run
+unpausing starts. REST backfills, days side by side and a lost worker run on the production topology
+(test_prod.py).
 
 One standalone serves the module (start-up is ~30 s). It gets its own AIRFLOW_HOME and lakehouse, a port of
 its own, and is stopped (whole process group) however the tests end.
@@ -6,38 +8,28 @@ its own, and is stopped (whole process group) however the tests end.
 
 from __future__ import annotations
 
-import json
 import os
-import time
 from datetime import date
 from pathlib import Path
 
-import psutil
 import pytest
-from conftest import BASE, SCREENSHOTS, lakehouse, stats
+from conftest import BASE, SCREENSHOTS, stats
 
 from llm_lakehouse.core.settings import Settings
 from llm_lakehouse.core.spec import load_spec
 from llm_lakehouse.datahub.airflow_env import plugin_env
 from llm_lakehouse.devtools.sample import default_days, generate
-from llm_lakehouse.devtools.standalone import DAG_ID, AirflowProcess, up
+from llm_lakehouse.devtools.standalone import AirflowProcess, up
 
 pytestmark = pytest.mark.e2e
 PORT = int(os.environ.get("LAKEHOUSE_TEST_AIRFLOW_PORT", "18080"))
-DAYS = default_days(
-    date(2026, 10, 1), 2
-)  # the browser builds the first; the REST backfill reruns it and builds the second
+DAYS = default_days(date(2026, 10, 1), 1)  # the browser's backfill builds it
 HOME = BASE / "e2e"
 
 
 def counts(day: date) -> tuple[int, int, int, int]:
     s = stats(day, HOME / "lakehouse")
     return s["bronze"], s["silver"], s["quarantine"], s["duplicates"]
-
-
-def history(table: str) -> list[dict]:
-    out = lakehouse("history", table, "--json", env={"LAKEHOUSE_HOME": str(HOME / "lakehouse")})
-    return json.loads(out)
 
 
 def expected(manifest: dict, day: date) -> tuple[int, int, int, int]:
@@ -70,42 +62,6 @@ def airflow():
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-
-
-def _cmdline(proc: psutil.Process) -> str:
-    """A child's command line, or "" for one that is gone or a zombie (the JVM's short-lived helpers are, until
-    reaped): one such child must not hide its driver sibling."""
-    try:
-        return " ".join(proc.cmdline())
-    except psutil.Error:
-        return ""
-
-
-def kill_task_process(run_id: str, stage: str, after_s: float = 15, timeout: float = 900) -> int:
-    """SIGKILLs the Airflow task process running ``stage`` of ``run_id`` (what the OOM killer or a lost node
-    does) ``after_s`` seconds after its Spark driver started; returns its pid.
-
-    The task process is the parent of the task's spark-submit (found by the run id in its arguments): no hook,
-    no signal handler and no on_kill runs.
-    """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for proc in psutil.process_iter(["cmdline"]):
-            cmd = proc.info["cmdline"] or []
-            if "org.apache.spark.deploy.SparkSubmit" not in cmd or run_id not in cmd:
-                continue
-            if f"{DAG_ID}.{stage}" not in cmd:
-                continue
-            try:  # the process may end between the listing and these reads
-                if any("spark_jobs" in _cmdline(c) for c in proc.children()):
-                    task = proc.parent()
-                    time.sleep(after_s)
-                    task.kill()
-                    return task.pid
-            except psutil.Error:
-                continue
-        time.sleep(1)
-    raise TimeoutError(f"no {stage} driver of {run_id} within {timeout} s")
 
 
 def test_browser_trigger_backfill(airflow):
@@ -174,36 +130,6 @@ def test_browser_trigger_backfill(airflow):
         finally:
             browser.close()
     assert counts(day) == expected(manifest, day)
-
-
-def test_backfill_over_rest_reruns_and_builds_each_day_once_though_a_task_process_is_killed(airflow):
-    """A REST backfill of both days after the browser's built the first: the first day is rerun ("All Runs"),
-    the second built. The second day's silver task process is killed mid-run: Airflow fails that try and
-    retries it (the first try, so the shortest backoff, which the first day's gold fills), the retry waits
-    for the day's lease while the orphaned driver may still hold it, and each day ends built once."""
-    af, manifest = airflow
-    day0_before = counts(DAYS[0])
-    snapshots_before = len(history("silver.documents"))
-    af.wait_backfills()  # one active backfill per DAG
-    af.backfill(DAYS[0], DAYS[1], reprocess="completed")
-    runs = af.runs_for(DAYS[0], DAYS[1])
-    assert sorted(r["data_interval_start"][:10] for r in runs) == [d.isoformat() for d in DAYS]
-    second = next(r["dag_run_id"] for r in runs if r["data_interval_start"][:10] == DAYS[1].isoformat())
-    killed = kill_task_process(second, "silver")
-    silver = f"/api/v2/dags/{DAG_ID}/dagRuns/{second}/taskInstances/silver"
-    killed_try = af.api("GET", silver)["try_number"]
-    states = af.wait_runs([r["dag_run_id"] for r in runs])
-    assert set(states.values()) == {"success"}, states
-    assert af.api("GET", silver)["try_number"] == killed_try + 1, killed  # one retry, by Airflow
-    for d in DAYS:
-        got = counts(d)
-        assert got == expected(manifest, d), d
-        bronze, silver_rows, quarantine, duplicates = got
-        assert bronze == silver_rows + quarantine + duplicates
-    # The rerun replaced its day and changed no count.
-    assert counts(DAYS[0]) == day0_before
-    assert len(history("silver.documents")) >= snapshots_before + 2
-    af.wait_backfills()  # the scheduler then marks the backfill complete
 
 
 def test_the_run_unpausing_starts_succeeds(airflow):

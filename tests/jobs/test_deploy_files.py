@@ -515,8 +515,10 @@ def test_images_hold_what_the_settings_expect(resolved: dict) -> None:
     assert (
         "requirements/airflow.txt" in airflow
         and "ENV PATH=/opt/airflow-venv/bin:/opt/jobs-venv/bin:" in airflow
-        and "apache-airflow-providers-celery==" in airflow
     )
+    lock = (REPO_ROOT / "requirements" / "airflow.txt").read_text()
+    for needed in ("apache-airflow-providers-celery", "celery", "redis", "psycopg2-binary", "asyncpg"):
+        assert re.search(rf"^{needed}==", lock, re.M), needed
     assert (REPO_ROOT / "docker" / "spark-entrypoint.sh").stat().st_mode & 0o111
     rest = (REPO_ROOT / "docker" / "iceberg-rest.Dockerfile").read_text()
     assert f"ARG ICEBERG_VERSION={ICEBERG_VERSION}" in rest
@@ -751,3 +753,68 @@ def test_helm_lint_catches_a_template_error(tmp_path: Path, values: dict) -> Non
     worker.write_text(worker.read_text().replace(".Values.gpu.celeryWorker.gpus", ".Values.gpu.nope.gpus"))
     result = helm_lint(chart)
     assert [m["Path"] for m in result["Messages"] if m["Severity"] >= 3] == ["templates/"]
+
+
+# -- make run-prod (src/llm_lakehouse/devtools/prod.py) ---------------------------------------------------------
+def test_the_local_production_topology_selects_its_parts_as_compose_and_the_chart_do(
+    resolved: dict, values: dict
+) -> None:
+    """`make run-prod` sets the variables compose sets for its Airflow services, with the same kinds of value;
+    only the endpoints differ. The chart selects the same executor and queue, and its ConfigMap the same
+    LAKEHOUSE_* settings."""
+    from llm_lakehouse.devtools.prod import CATALOG_DB, Ports, production_env
+
+    secret = dict.fromkeys(
+        ("airflow_db_password", "lakehouse_db_password", "redis_password", "fernet_key", "jwt_secret", "api_secret_key"),
+        "x",
+    )  # fmt: skip
+    ours = production_env(Ports(), secret, Path("/lakehouse"))
+    services = resolved["services"]
+    theirs = {k: str(v) for k, v in services["airflow-worker"]["environment"].items()}
+    assert set(ours) <= set(theirs), set(ours) - set(theirs)
+    for same in ("AIRFLOW__CORE__EXECUTOR", "AIRFLOW__OPERATORS__DEFAULT_QUEUE"):
+        assert ours[same] == theirs[same], same
+    for url in (
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+        "AIRFLOW__CELERY__BROKER_URL",
+        "AIRFLOW__CELERY__RESULT_BACKEND",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
+        "LAKEHOUSE_SPARK_MASTER",
+    ):
+        a, b = urlsplit(ours[url]), urlsplit(theirs[url])
+        assert (a.scheme, a.path) == (b.scheme, b.path), url
+        assert a.hostname == "127.0.0.1", url  # bound to loopback only
+    spark_ours, spark_theirs = (
+        json.loads(ours["AIRFLOW_CONN_SPARK_DEFAULT"]),
+        json.loads(theirs["AIRFLOW_CONN_SPARK_DEFAULT"]),
+    )
+    assert spark_ours["host"] == ours["LAKEHOUSE_SPARK_MASTER"] and spark_ours.keys() == spark_theirs.keys()
+    assert spark_ours["extra"] == spark_theirs["extra"]
+    # The catalog: compose reaches its JDBC tables through the REST server, the local topology directly; the
+    # database is the same one postgres-init.sql creates.
+    rest_db = urlsplit(services["iceberg-rest"]["environment"]["CATALOG_URI"].removeprefix("jdbc:")).path
+    assert urlsplit(ours["LAKEHOUSE_CATALOG_URI"]).path == rest_db == f"/{CATALOG_DB}"
+    settings = Settings.from_env(ours)
+    assert settings.catalog.kind == "jdbc" and not settings.catalog.embedded  # no catalog lock
+    assert settings.spark.master == ours["LAKEHOUSE_SPARK_MASTER"]
+    # A password in the catalog URI never reaches what Airflow renders.
+    assert "LAKEHOUSE_CATALOG_URI" not in settings.spark_env() and "x@" not in json.dumps(
+        settings.submit_conf()
+    )
+    assert {k for k in ours if k.startswith("LAKEHOUSE_")} <= settings_vars()
+    # The chart: the same executor and default queue; its ConfigMap sets the same LAKEHOUSE_* names.
+    airflow = values["airflow"]
+    assert airflow["executor"] == ours["AIRFLOW__CORE__EXECUTOR"]
+    assert airflow["config"]["operators"]["default_queue"] == ours["AIRFLOW__OPERATORS__DEFAULT_QUEUE"]
+    configmap = (CHART / "templates" / "configmap.yaml").read_text()
+    assert {k for k in ours if k.startswith(("LAKEHOUSE_", "AIRFLOW_CONN_SPARK"))} <= set(
+        re.findall(r"^  ([A-Z][A-Z0-9_]+):", configmap, re.M)
+    )
+
+
+def test_make_run_prod_and_stop() -> None:
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    assert re.search(r"^run-prod:.*\n\tbash scripts/run_prod.sh$", makefile, re.M)
+    run_prod = (REPO_ROOT / "scripts" / "run_prod.sh").read_text()
+    assert "llm_lakehouse.devtools.prod up" in run_prod.replace("$PROD", "llm_lakehouse.devtools.prod")
+    assert "llm_lakehouse.devtools.prod down" in (REPO_ROOT / "scripts" / "stop.sh").read_text()

@@ -9,7 +9,6 @@ are separate processes (spawned, so each has its own pid and connections).
 from __future__ import annotations
 
 import dataclasses
-import glob
 import multiprocessing as mp
 import os
 import pwd
@@ -41,6 +40,7 @@ from llm_lakehouse.core.leases import (
     leases,
 )
 from llm_lakehouse.core.settings import REPO_ROOT, Settings
+from llm_lakehouse.devtools.prod import pg_bindir
 
 D1 = date(2026, 5, 1)
 D2 = date(2026, 5, 2)
@@ -53,19 +53,6 @@ ELSEWHERE = "another-machine/4026531836"  # a node whose pids this process canno
 
 
 # -- a throwaway PostgreSQL cluster ------------------------------------------------------------------------
-def _pg_bindir() -> Path:
-    found = shutil.which("initdb")
-    if found:
-        return Path(found).resolve().parent
-    # Debian keeps the server binaries off PATH, per major version.
-    dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
-    if not dirs:
-        pytest.fail(
-            "PostgreSQL server binaries (initdb, pg_ctl) not found: `make setup` installs postgresql-15"
-        )
-    return Path(dirs[-1]).parent
-
-
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -75,7 +62,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """Base URI of a PostgreSQL cluster in a temporary folder on a free port, stopped at the end."""
-    bindir = _pg_bindir()
+    bindir = pg_bindir()
     root = Path(tempfile.mkdtemp(prefix="lakehouse-pg-"))
     run_as: list[str] = []
     if os.geteuid() == 0:

@@ -101,6 +101,7 @@ def test_rest_catalog_and_s3_warehouse_by_environment_only(tmp_path: Path):
         f"{p}.uri": "http://iceberg-rest:8181",
         f"{p}.warehouse": "s3://lakehouse/warehouse",
         f"{p}.cache-enabled": "false",
+        f"{p}.metrics-reporter-impl": "io.llmlakehouse.iceberg.CommitAttemptsReporter",
         f"{p}.io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
         f"{p}.s3.endpoint": "http://minio:9000",
         f"{p}.s3.path-style-access": "true",
@@ -167,6 +168,7 @@ def test_embedded_default_is_unchanged(tmp_path: Path):
         "iceberg-spark-runtime-3.5_2.12-1.10.2.jar",
         "sqlite-jdbc.jar",
         "postgresql.jar",
+        "lakehouse-iceberg-commits.jar",
     ]
     assert s.catalog.pyiceberg_properties() == {
         "type": "sql",

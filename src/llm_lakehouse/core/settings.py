@@ -44,6 +44,9 @@ ICEBERG_JAR = f"iceberg-spark-runtime-3.5_2.12-{ICEBERG_VERSION}.jar"
 ICEBERG_AWS_JAR = f"iceberg-aws-bundle-{ICEBERG_VERSION}.jar"
 # The SQLite JDBC driver serves the embedded catalog, the PostgreSQL one production.
 JDBC_JARS = ("sqlite-jdbc.jar", "postgresql.jar")
+# The catalog's metrics reporter (jvm/, built by scripts/build_jvm.sh): each commit's attempts, for ops.run_audit.
+COMMITS_JAR = "lakehouse-iceberg-commits.jar"
+COMMIT_REPORTER = "io.llmlakehouse.iceberg.CommitAttemptsReporter"
 S3_FILE_IO = "org.apache.iceberg.aws.s3.S3FileIO"
 # Variables whose value is, or holds, a secret: never copied into a spark-submit's env_vars (templated and
 # rendered by Airflow, and turned into --conf spark.kubernetes.driverEnv.* on Kubernetes).
@@ -168,6 +171,7 @@ class CatalogSettings:
         public["warehouse"] = self.warehouse
         # Without this Spark keeps serving table metadata it cached before pyiceberg's commits.
         public["cache-enabled"] = "false"
+        public["metrics-reporter-impl"] = COMMIT_REPORTER
         if self.uses_s3:
             # Keys come from the AWS SDK's default chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY), which the
             # executors see too; only where to reach S3 is a property.
@@ -263,7 +267,7 @@ class Settings:
 
     def jars(self) -> list[Path]:
         jars_dir = self.spark.jars_dir
-        jars = [jars_dir / ICEBERG_JAR, *(jars_dir / j for j in JDBC_JARS)]
+        jars = [jars_dir / ICEBERG_JAR, *(jars_dir / j for j in JDBC_JARS), jars_dir / COMMITS_JAR]
         if self.catalog.uses_s3:
             jars.append(jars_dir / ICEBERG_AWS_JAR)
         return jars

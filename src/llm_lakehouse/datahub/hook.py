@@ -32,7 +32,7 @@ def emit_job_lineage(
     assertions: Iterable[Mapping[str, Any]] = (),
 ) -> Any:
     """Datasets, DAG/tasks (from the spec, by each process's first run) and this task run with its counts,
-    plus the run's quality results as assertions (what ``emit_quality_results`` sends), in one write.
+    plus the run's quality results as assertions, in one write.
 
     ``outcome`` defaults to ``result["outcome"]``, else FAILURE when the result carries an ``error``,
     else SUCCESS. Returns the ``EmitReport`` (None if building the events failed).
@@ -56,21 +56,4 @@ def emit_job_lineage(
         return report
     except Exception as exc:
         log.warning("lineage for %s.%s not emitted: %s", spec.name, stage, exc, exc_info=True)
-        return None
-
-
-def emit_quality_results(
-    spec: PipelineSpec,
-    settings: Settings,
-    results: Iterable[Mapping[str, Any]],
-    run_id: str,
-) -> Any:
-    """Quality gate results ``[{table, expectation, success, observed[, column, kwargs]}]`` as assertions."""
-    try:
-        from llm_lakehouse.datahub import mcps, store
-
-        cfg = LineageConfig.from_env(settings)
-        return store.emit(cfg, mcps.assertion_mcps(spec, cfg, list(results), run_id, int(time.time() * 1000)))
-    except Exception as exc:
-        log.warning("quality results of %s not emitted to DataHub: %s", run_id, exc, exc_info=True)
         return None

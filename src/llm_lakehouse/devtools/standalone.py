@@ -89,16 +89,23 @@ class AirflowClient:
     traceback). List calls page through every entry.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, password: str = PASSWORD, retry_locked: bool = True) -> None:
         self.url = url
+        self._password = password
         self._token: str | None = None
+        # SQLite's metadata database answers 503 while the scheduler writes; PostgreSQL never should, so a
+        # client of one (retry_locked=False) fails at the first. Counted either way.
+        self.retry_locked = retry_locked
+        self.locked_retries = 0
 
     def __repr__(self) -> str:
         return f"AirflowClient({self.url!r})"
 
     def token(self) -> str:
         if self._token is None:
-            body = self._request("POST", "/auth/token", {"username": USER, "password": PASSWORD}, auth=False)
+            body = self._request(
+                "POST", "/auth/token", {"username": USER, "password": self._password}, auth=False
+            )
             self._token = body["access_token"]
         return self._token
 
@@ -125,7 +132,8 @@ class AirflowClient:
             except urllib.error.HTTPError as exc:
                 detail = exc.read().decode(errors="replace")
                 locked = exc.code == 503 or (exc.code == 500 and '"reason":"Database error"' in detail)
-                if locked and time.monotonic() + pause < deadline:
+                if locked and self.retry_locked and time.monotonic() + pause < deadline:
+                    self.locked_retries += 1
                     log.info(
                         "%s %s -> %d (%s); retrying in %.0f s", method, path, exc.code, detail[:120], pause
                     )

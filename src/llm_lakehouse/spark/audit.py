@@ -88,14 +88,29 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def commits(spark: SparkSession) -> dict[str, Any]:
+    """The Iceberg commits this driver made since the last call, from the catalog's metrics reporter
+    (``CommitAttemptsReporter``, ``Settings.jars``): how many, and those Iceberg retried because another writer
+    committed to the table first (its optimistic concurrency), with their attempts."""
+    made = json.loads(spark.sparkContext._jvm.io.llmlakehouse.iceberg.CommitAttemptsReporter.drain())
+    retried = [c for c in made if c["attempts"] > 1]
+    return {"commits": len(made), "retried": retried}
+
+
 def write_audit(ctx: RunContext, job: str, rows: list[dict[str, Any]]) -> None:
-    """Replaces the (day, job) rows of ``ops.run_audit`` with ``rows`` in one commit."""
+    """Replaces the (day, job) rows of ``ops.run_audit`` with ``rows`` in one commit. The ``*`` row's detail
+    gets the Iceberg commits the run made up to here (``commits``)."""
     spark, settings, day, run_id = ctx.spark, ctx.settings, ctx.day, ctx.run_id
     cols = [c for c in RUN_AUDIT.column_names if c not in ("dt", "run_id", "processed_at")]
+    made = commits(spark)
     records = []
     for r in rows:
         rec = {c: r.get(c) for c in cols}
         rec["job"] = job
+        if rec.get("step") == "*":
+            detail = rec.get("detail") or {}
+            detail = json.loads(detail) if isinstance(detail, str) else detail
+            rec["detail"] = {**detail, "iceberg_commits": made}
         if isinstance(rec.get("detail"), dict):
             rec["detail"] = json.dumps(rec["detail"], sort_keys=True, default=str)
         for c in ("wall_s", "cpu_s"):

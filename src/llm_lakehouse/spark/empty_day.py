@@ -45,10 +45,10 @@ from llm_lakehouse.core.spec import PipelineSpec, load_spec
 from llm_lakehouse.core.stages import DAY_STAGES, LANDING, NEEDS_SPARK
 from llm_lakehouse.core.tables import QUALITY_RESULTS, RUN_AUDIT, TABLES
 from llm_lakehouse.datahub.mcps import RESULT_ROWS
-from llm_lakehouse.spark.gate import Outcome, share_bounds, to_json, trailing_bounds
-from llm_lakehouse.spark.ingest import landing_files
+from llm_lakehouse.spark.gate import Outcome, share_bounds, trailing_bounds
+from llm_lakehouse.spark.ingest import landed
 from llm_lakehouse.spark.runner import RESULT_PREFIX, catalog_lock, parse_args, run_lineage
-from llm_lakehouse.spark.wap import Gate, gate_message
+from llm_lakehouse.spark.wap import Gate, gate_message, gate_report, result_rows
 
 log = logging.getLogger(__name__)
 # What the gate records as the check that ran, in ops.quality_results' gx_type.
@@ -76,9 +76,9 @@ def _rows_per_day(catalog: Catalog, ident: str, start: date, end: date) -> dict[
 def work_to_do(catalog: Catalog, spec: PipelineSpec, settings: Settings, stage: str, day: date) -> str | None:
     """Why the stage's day needs Spark, or None when there is nothing to process and nothing to clear."""
     declared = DAY_STAGES[stage]
-    for source, listing in landing_files(spec, settings, day) if declared.ingests else []:
-        if listing.files or listing.skipped:
-            return f"files landed for source {source.name}"
+    why = landed(spec, settings, day) if declared.ingests else None
+    if why:
+        return why
     idents = [i for i in declared.inputs(spec) if not i.startswith(f"{LANDING}.")]
     for ident in [*idents, *declared.outputs, RUN_AUDIT.ident, QUALITY_RESULTS.ident]:
         if not catalog.table_exists(ident):
@@ -133,35 +133,11 @@ def settle(
     stamp = {"dt": day, "run_id": run_id, "processed_at": datetime.now(UTC)}
     for o in gate.outcomes:
         (log.info if o.success else log.warning)("quality: %s", o.line())
-    rows = [
-        {
-            "job": stage,
-            "table_name": o.table,
-            "expectation": o.name,
-            "expect": o.rule.expect,
-            "gx_type": o.gx_type,
-            "column_name": o.column,
-            "level": o.level,
-            "success": o.success,
-            "observed": to_json(o.observed),
-            "kwargs": to_json(o.kwargs),
-            "branch": None,
-            "outcome": gate.outcome,
-        }
-        | stamp
-        for o in gate.outcomes
-    ]
+    rows = [row | stamp for row in result_rows(stage, None, gate)]
     if rows:
         results = pa.Table.from_pylist(rows, QUALITY_RESULTS.arrow_schema())
         catalog.load_table(QUALITY_RESULTS.ident).append(results)
-    report = {
-        "stage": stage,
-        "date": day.isoformat(),
-        "run_id": run_id,
-        "branch": None,
-        **gate.summary(),
-        "finished_at": time.time(),
-    }
+    report = gate_report(stage, day, run_id, None, gate)
     path = report_path(settings, run_id, stage)
     path.parent.mkdir(parents=True, exist_ok=True)
     if gate.outcome == "blocked":

@@ -90,7 +90,7 @@ class Outcome:
         return f"{self.table} {self.name} [{self.level}] {status}: {seen}{extra}"
 
     def record(self) -> dict[str, Any]:
-        """As ``lineage.emit_quality_results`` and ``ops.quality_results`` take it."""
+        """As the run's DataHub assertions (``emit_job_lineage``) take it."""
         return {
             "table": self.table,
             "expectation": self.name,

@@ -378,6 +378,14 @@ def landing_files(spec: PipelineSpec, settings: Settings, day: date) -> list[tup
     return [(s, survey(str(root / s.name), s)) for s in spec.sources]
 
 
+def landed(spec: PipelineSpec, settings: Settings, day: date) -> str | None:
+    """Why ``day`` has input to ingest (a file landed for a source, even one no reader takes), or None."""
+    for source, listing in landing_files(spec, settings, day):
+        if listing.files or listing.skipped:
+            return f"files landed for source {source.name}"
+    return None
+
+
 def survey(folder: str, source: Source) -> Listing:
     """The files under ``folder`` (a source's folder of one day) a reader takes, sorted for a stable doc
     order, and those it does not, with the reason."""

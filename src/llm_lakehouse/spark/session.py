@@ -41,6 +41,10 @@ FINGERPRINT_PROPERTY = "lakehouse.tables-fingerprint"
 def ensure_tables(spark: SparkSession, settings: Settings, spec: PipelineSpec | None = None) -> None:
     """Creates the namespaces and tables that do not exist yet (idempotent, cheap once they exist).
 
+    Two jobs can start on a new catalog at once (days side by side, on a catalog without a lock): one's
+    namespace properties or table may land between the other's check and write. A second pass then finds
+    them and goes on; an error that persists is raised.
+
     With a spec, silver.documents gets the columns the spec's pipes add; a pipe added to the spec later
     adds its columns to the existing table in place (Iceberg schema evolution; old rows read null).
 
@@ -50,6 +54,14 @@ def ensure_tables(spark: SparkSession, settings: Settings, spec: PipelineSpec | 
     column or pipe added, an older release's tables) takes the full path, which then records the new
     fingerprint.
     """
+    try:
+        _ensure_tables(spark, settings, spec)
+    except Exception as exc:  # noqa: BLE001 - retried once; the second failure propagates
+        log.warning("ensure_tables: %s; once more (another job may be creating the same tables)", exc)
+        _ensure_tables(spark, settings, spec)
+
+
+def _ensure_tables(spark: SparkSession, settings: Settings, spec: PipelineSpec | None) -> None:
     cat = settings.catalog.name
     tables = [spec.silver_table() if spec and t.ident == SILVER.ident else t for t in ALL_TABLES]
     namespaces = {r["namespace"] for r in spark.sql(f"SHOW NAMESPACES IN {cat}").collect()}

@@ -11,7 +11,7 @@ from llm_lakehouse.core.errors import EmptyDayFailed
 from llm_lakehouse.core.settings import REPO_ROOT, Settings
 from llm_lakehouse.core.spec import PipelineSpec
 from llm_lakehouse.core.stages import NEEDS_SPARK, STAGES
-from llm_lakehouse.spark.ingest import landing_files
+from llm_lakehouse.spark.ingest import landed
 
 JOBS_DIR = REPO_ROOT / "spark_jobs"
 # Several stages of a day in one application (spark/day.py).
@@ -45,9 +45,9 @@ def settle_empty_day(
     for the Spark job. A day with any landed file goes to Spark at once, with no process started. A gate
     that blocked the empty day, or any other failure, raises ``EmptyDayFailed`` with the output (the gate's
     report says which)."""
-    for source, listing in landing_files(spec, settings, day):
-        if listing.files or listing.skipped:
-            return False, f"files landed for source {source.name}"
+    why = landed(spec, settings, day)
+    if why:
+        return False, why
     cmd = [settings.spark.python, "-m", "llm_lakehouse.spark.empty_day", stage, *args]
     proc = subprocess.run(cmd, env=os.environ | settings.spark_env(), capture_output=True, text=True)
     output = proc.stderr + proc.stdout

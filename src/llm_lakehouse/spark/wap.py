@@ -172,28 +172,48 @@ def keep_for_inspection(
     )
 
 
+def result_rows(stage: str, branch: str | None, gate: Gate) -> list[dict[str, Any]]:
+    """The gate's rows of ``ops.quality_results``, less the run's stamp (``dt``, ``run_id``,
+    ``processed_at``); the Spark path and the empty day (``empty_day.py``) write the same rows."""
+    return [
+        {
+            "job": stage,
+            "table_name": o.table,
+            "expectation": o.name,
+            "expect": o.rule.expect,
+            "gx_type": o.gx_type,
+            "column_name": o.column,
+            "level": o.level,
+            "success": o.success,
+            "observed": to_json(o.observed),
+            "kwargs": to_json(o.kwargs),
+            "branch": branch,
+            "outcome": gate.outcome,
+        }
+        for o in gate.outcomes
+    ]
+
+
+def gate_report(stage: str, day: date, run_id: str, branch: str | None, gate: Gate) -> dict[str, Any]:
+    """The gate's report (``report_path``), before what it published or its message is added."""
+    return {
+        "stage": stage,
+        "date": day.isoformat(),
+        "run_id": run_id,
+        "branch": branch,
+        **gate.summary(),
+        "finished_at": time.time(),
+    }
+
+
 def record(
     spark: SparkSession, settings: Settings, stage: str, day: date, run_id: str, branch: str, gate: Gate
 ) -> None:
     """Appends the gate's results to ``ops.quality_results`` (a log: every attempt keeps its rows)."""
-    rows = [
-        (
-            stage,
-            o.table,
-            o.name,
-            o.rule.expect,
-            o.gx_type,
-            o.column,
-            o.level,
-            o.success,
-            to_json(o.observed),
-            to_json(o.kwargs),
-            branch,
-            gate.outcome,
-        )
-        for o in gate.outcomes
-    ]
-    schema = QUALITY_RESULTS.spark_schema(exclude=("dt", "run_id", "processed_at"))
+    run_columns = ("dt", "run_id", "processed_at")
+    columns = [c for c in QUALITY_RESULTS.column_names if c not in run_columns]
+    rows = [tuple(row[c] for c in columns) for row in result_rows(stage, branch, gate)]
+    schema = QUALITY_RESULTS.spark_schema(exclude=run_columns)
     df = stamp(spark.createDataFrame(rows, schema), day, run_id)
     df.select(*QUALITY_RESULTS.column_names).writeTo(_fq(settings, QUALITY_RESULTS.ident)).append()
 
@@ -255,15 +275,7 @@ def write_audit_publish(
         data_docs_index(settings).as_uri(),
     )
     record(spark, settings, stage, day, run_id, branch, gate)
-    report = {
-        "stage": stage,
-        "date": day.isoformat(),
-        "run_id": run_id,
-        "branch": branch,
-        **gate.summary(),
-        "finished_at": time.time(),
-        "data_docs": str(data_docs_index(settings)),
-    }
+    report = gate_report(stage, day, run_id, branch, gate) | {"data_docs": str(data_docs_index(settings))}
     # DataHub assertions go with the run's lineage (runner.py): one write to the metadata store per run.
     ctx.assertions.extend(o.record() for o in outcomes)
     path = report_path(settings, run_id, stage)
