@@ -48,7 +48,7 @@ class PeakRss(threading.Thread):
             seen: set[int] = set()
             total = 0
             for pid in self.roots():
-                with contextlib.suppress(psutil.Error):
+                with contextlib.suppress(psutil.Error, ValueError):
                     root = psutil.Process(pid)
                     for p in [root, *root.children(recursive=True)]:
                         if p.pid not in seen:
@@ -98,7 +98,8 @@ def production(tmp: Path, days: int) -> tuple[float, float, int, int]:
         pids = [p for name in topology.status() if (p := topology.pid(name))]
         postmaster = topology.root / "postgres" / "data" / "postmaster.pid"
         with contextlib.suppress(OSError, ValueError, IndexError):
-            pids.append(int(postmaster.read_text().split()[0]))
+            # The first line is the postmaster's pid (negative while it runs single-user).
+            pids.append(abs(int(postmaster.read_text().split()[0])))
         return pids
 
     rss = PeakRss(roots)

@@ -206,7 +206,15 @@ class Topology:
         jobs_bin = Settings.from_env(env).spark.bin
         spark_class = str(jobs_bin / "spark-class")
         master = f"spark://{LOOPBACK}:{p.spark_master}"
-        spark_env = os.environ | {"SPARK_LOCAL_IP": LOOPBACK, "SPARK_NO_DAEMONIZE": "1"}
+        # spark-class finds Spark in the jobs env's pyspark, through whichever python3 is first on PATH unless
+        # SPARK_HOME says where: from the Airflow env, that is the Airflow env's, which has no pyspark.
+        spark_home = next(iter(sorted(jobs_bin.parent.glob("lib/python3*/site-packages/pyspark"))), None)
+        spark_env = os.environ | {
+            "SPARK_LOCAL_IP": LOOPBACK,
+            "SPARK_NO_DAEMONIZE": "1",
+            "PATH": f"{jobs_bin}:{os.environ.get('PATH', '')}",
+            **({"SPARK_HOME": str(spark_home)} if spark_home else {}),
+        }
         worker_dir = self.path("spark", "work", ".keep").parent
 
         def worker(queue: str, concurrency: int, log_port: int, compose: str) -> Service:
