@@ -122,6 +122,24 @@ def test_export_writes_rows_of_the_day(built, tmp_path):
     assert q["exact_duplicate"]["duplicate_of"] == "my_feed/1"
 
 
+def test_search_syncs_the_index_and_runs_the_query_pipeline(built, tmp_path):
+    home, _, feed = built
+    second = json.loads((feed / "a.jsonl").read_text().splitlines()[1])["text"]
+    phrase = " ".join(second.split()[10:17])  # words copied from document 2: its answer
+    hits = json.loads(run(home, "search", phrase, "--json", "-k", "3").stdout)
+    assert hits[0]["doc_id"] == "my_feed/2" and hits[0]["dt"] == DAY and hits[0]["source"] == "my_feed"
+    assert set(hits[0]["ranks"]) == {"keyword", "vector"}  # the shipped pipeline is hybrid
+    synced = json.loads(run(home, "index", "sync", "--json").stdout)
+    assert synced["files_added"] == synced["files_removed"] == 0 and synced["rows"] > 0  # search synced it
+    assert json.loads(run(home, "search", phrase, "--json", "--source", "other").stdout) == []
+    keyword = tmp_path / "keyword.yaml"
+    keyword.write_text("name: keyword_only\npipes:\n  - pipe: keyword\n")
+    only = json.loads(run(home, "search", phrase, "--json", "--pipeline", str(keyword)).stdout)
+    assert only[0]["doc_id"] == "my_feed/2" and set(only[0]["ranks"]) == {"keyword"}
+    bad = run(home, "search", phrase, "--pipeline", "no_such_pipeline", ok=False)
+    assert bad.returncode == 2 and "no_such_pipeline.yaml: no such query spec" in bad.stderr
+
+
 def test_tables_and_history(built):
     home, _, _ = built
     listing = run(home, "tables").stdout

@@ -1,22 +1,18 @@
-"""Gold: tokenization (tiktoken and HF), packed shards and dataset versions, chunking, embeddings, search."""
+"""Gold: tokenization (tiktoken and HF), packed shards and dataset versions, chunking, embeddings."""
 
 from __future__ import annotations
 
-import json
 import logging
-from datetime import date
 
 import numpy as np
 import pyarrow as pa
 import pytest
+from conftest import GOLD_DAYS, TOPICS, build_through_gold
 
 from llm_lakehouse.cli import dataset
-from llm_lakehouse.cli.search import search
 from llm_lakehouse.cli.shards import TokenShards, write_shards
 from llm_lakehouse.core.catalog import load, open_catalog, read_day
 from llm_lakehouse.core.pipes import build_pipe
-from llm_lakehouse.devtools.sample import default_days, generate
-from llm_lakehouse.spark.bronze import ingest_day
 from llm_lakehouse.spark.chunking import chunk_batch, windows
 from llm_lakehouse.spark.context import RunContext
 from llm_lakehouse.spark.embeddings import (
@@ -27,47 +23,9 @@ from llm_lakehouse.spark.embeddings import (
     resolve_device,
 )
 from llm_lakehouse.spark.gold import build_day, tokenize_day
-from llm_lakehouse.spark.silver import refine_day
 
-DAYS = default_days(date(2026, 8, 1), 3)
-FACTS = date(2026, 8, 10)  # a day of hand-written documents on distinct topics, for search
+DAYS = GOLD_DAYS
 MODEL = "all-MiniLM-L6-v2"
-
-TOPICS = {
-    "sourdough": (
-        "How do I keep a sourdough starter alive?",
-        "A sourdough starter is a living culture of wild yeast and bacteria that bakers keep in a jar on the "
-        "kitchen counter. It needs to be fed with equal weights of flour and water every day, and the baker "
-        "should discard part of it before each feeding so that the jar does not overflow. When the starter "
-        "doubles in size within a few hours and smells pleasantly sour, it is ready to leaven a loaf of bread. "
-        "A starter that is kept in the fridge can be fed once a week instead.",
-    ),
-    "volcano": (
-        "Why do volcanoes erupt?",
-        "Volcanoes erupt when molten rock from deep inside the earth rises toward the surface. The magma is "
-        "lighter than the solid rock around it, and the gases that are dissolved in it expand as the pressure "
-        "drops on the way up. When the pressure of those gases becomes greater than the strength of the rock "
-        "that caps the vent, the mountain releases lava, ash and steam into the air. Some eruptions are quiet "
-        "flows of lava, while others are violent explosions that can be heard far away.",
-    ),
-    "backup": (
-        "How often should the database be backed up?",
-        "Our company database is backed up every night at one in the morning, and each backup is kept for "
-        "thirty days in a separate storage account. Before an upgrade the operations team also takes a manual "
-        "snapshot, and they test a full restore of the backup to a staging server once a month to make sure "
-        "that the files can actually be read. If a backup job fails, the team on call receives an alert and "
-        "must run it again before the start of the working day.",
-    ),
-    "bees": (
-        "How do honey bees make honey?",
-        "Honey bees collect nectar from flowers and carry it back to the hive in a special stomach. In the hive "
-        "the worker bees pass the nectar from one to another and add enzymes that break the sugars down. They "
-        "store it in the wax cells of the comb and fan it with their wings so that most of the water "
-        "evaporates. When the honey is thick enough, the bees seal each cell with a cap of wax, and the colony "
-        "can then eat it during the long months of winter when there are no flowers.",
-    ),
-}
-
 
 # --- chunking, shards, backends: no Spark ------------------------------------------------------------
 
@@ -221,24 +179,6 @@ def test_device_auto_falls_back_to_cpu_with_a_log_line(caplog):
 # --- the gold job on real Spark and Iceberg ---------------------------------------------------------
 
 
-def _build(spark, spec, settings, day, run_id, input_dir=None):
-    ingest_day(RunContext(spark, spec, settings, day, run_id), input_dir=input_dir)
-    refine_day(RunContext(spark, spec, settings, day, run_id))
-    return build_day(RunContext(spark, spec, settings, day, run_id))
-
-
-@pytest.fixture(scope="module")
-def gold(spark, spec, settings, tmp_path_factory):
-    generate(settings.landing, DAYS, docs_per_source=4, seed=21)
-    out = {d: _build(spark, spec, settings, d, f"gold__{d}") for d in DAYS[:2]}
-    facts = tmp_path_factory.mktemp("facts")
-    (facts / "kb.jsonl").write_text(
-        "".join(json.dumps({"id": k, "text": text}) + "\n" for k, (_, text) in TOPICS.items())
-    )
-    out[FACTS] = _build(spark, spec, settings, FACTS, "gold__facts", input_dir=facts)
-    return out
-
-
 def test_embeddings_equal_a_direct_encode_of_the_same_chunks(gold, settings):
     from sentence_transformers import SentenceTransformer
 
@@ -269,14 +209,6 @@ def test_a_rerun_embeds_nothing_and_keeps_chunk_ids(gold, spark, spec, settings)
     ).to_pylist()
     key = lambda r: r["chunk_id"]  # noqa: E731
     assert sorted(before, key=key) == sorted(after, key=key)
-
-
-def test_search_returns_the_planted_answer(gold, spec, settings):
-    cat = open_catalog(settings)
-    for topic, (question, _) in TOPICS.items():
-        hits = search(cat, spec, question, FACTS, k=2)
-        assert hits[0]["doc_id"].endswith(f"/{topic}"), (question, hits)
-        assert hits[0]["score"] > hits[1]["score"]
 
 
 def _stream(folder) -> np.ndarray:
@@ -356,7 +288,7 @@ def test_a_version_rebuilds_identically_after_more_days_arrive(gold, spark, spec
     cat = open_catalog(settings)
     m = dataset.create(cat, spec, settings, dataset.Request("pinned", DAYS[0], DAYS[1], {"web": 0.5}, 128, 7))
     # New data: another day, and day 2 rebuilt by a rerun (new snapshots on gold's main).
-    _build(spark, spec, settings, DAYS[2], "gold__later")
+    build_through_gold(spark, spec, settings, DAYS[2], "gold__later")
     tokenize_day(RunContext(spark, spec, settings, DAYS[1], "gold__rerun2"))
     assert (
         load(open_catalog(settings), "gold.training_documents").current_snapshot().snapshot_id

@@ -565,30 +565,102 @@ def _print_manifest(m: dict[str, Any], folder: Path) -> None:
     Console().print(t)
 
 
+PipelineOpt = Annotated[
+    str, typer.Option("--pipeline", help="query pipeline: a name under pipelines/ or a YAML path")
+]
+
+
+def _query_spec(pipeline: str):  # noqa: ANN202
+    from llm_lakehouse.cli.search import query_spec_path
+    from llm_lakehouse.serving.query import load_query_spec
+
+    try:
+        return load_query_spec(query_spec_path(pipeline))
+    except SpecError as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(ExitCode.USAGE) from None
+
+
 @app.command()
 def search(
     query: Annotated[str, typer.Argument(help="the question or text to look up")],
-    date_: DateOpt,
-    k: Annotated[int, typer.Option("-k", help="how many chunks")] = 5,
+    pipeline: PipelineOpt = "rag_query",
+    k: Annotated[int | None, typer.Option("-k", help="how many chunks (default: the pipeline's k)")] = None,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", help="only this source (repeatable)")
+    ] = None,
+    since: Annotated[str | None, typer.Option(help="only days from YYYY-MM-DD")] = None,
+    until: Annotated[str | None, typer.Option(help="only days up to YYYY-MM-DD")] = None,
+    date_: Annotated[str | None, typer.Option("--date", help="only this day (--since and --until)")] = None,
     as_json: JsonOpt = False,
     spec_path: SpecOpt = DEFAULT_SPEC,
 ) -> None:
-    """Embed QUERY with the day's embedding model and print the k nearest chunks of gold.chunk_embeddings."""
+    """Look QUERY up in the RAG serving index through a query pipeline (keyword, vector, fused)."""
+    from llm_lakehouse.cli.search import index_for
     from llm_lakehouse.cli.search import search as run_search
     from llm_lakehouse.core.catalog import open_catalog
+    from llm_lakehouse.core.errors import ServingIndexError
+    from llm_lakehouse.serving.query import Filters
 
-    spec = _spec(spec_path)
+    spec, qspec = _spec(spec_path), _query_spec(pipeline)
+    first, last = (date_, date_) if date_ else (since, until)
+    filters = Filters(tuple(source or ()), _day(first) if first else None, _day(last) if last else None)
     try:
-        hits = run_search(open_catalog(), spec, query, _day(date_), k)
-    except ValueError as exc:
+        hits = run_search(open_catalog(), spec, qspec, index_for(Settings.from_env()), query, k, filters)
+    except (ServingIndexError, SpecError) as exc:
         console.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(ExitCode.USAGE) from None
     if as_json:
-        print(json.dumps(hits))
+        print(json.dumps([h.as_dict() for h in hits]))
         return
     for rank, h in enumerate(hits, 1):
-        console.rule(f"{rank}. {h['score']:.3f}  {h['doc_id']} #{h['chunk_index']}")
-        console.print(escape(h["text"]))
+        via = ", ".join(f"{name} #{r}" for name, r in h.ranks.items())
+        console.rule(f"{rank}. {h.score:.4f}  {h.doc_id} #{h.chunk_index}  ({h.source}, {h.dt}; {via})")
+        console.print(escape(h.text))
+
+
+index_app = typer.Typer(help="The RAG serving index: a LanceDB mirror of gold.chunk_embeddings.")
+app.add_typer(index_app, name="index")
+
+
+@index_app.command("sync")
+def index_sync(as_json: JsonOpt = False) -> None:
+    """Bring the index to the published snapshot of gold.chunk_embeddings (only the files that changed)."""
+    _index_run(rebuild=False, snapshot=None, as_json=as_json)
+
+
+@index_app.command("rebuild")
+def index_rebuild(
+    snapshot: Annotated[
+        int | None, typer.Option(help="an Iceberg snapshot id (default: the published one)")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rebuild the index from gold.chunk_embeddings at a snapshot."""
+    _index_run(rebuild=True, snapshot=snapshot, as_json=as_json)
+
+
+def _index_run(rebuild: bool, snapshot: int | None, as_json: bool) -> None:
+    from dataclasses import asdict
+
+    from llm_lakehouse.cli.search import index_for
+    from llm_lakehouse.core.catalog import open_catalog
+    from llm_lakehouse.core.errors import ServingIndexError
+
+    index = index_for(Settings.from_env())
+    run = index.rebuild if rebuild else index.sync
+    try:
+        got = run(open_catalog(), snapshot, progress=lambda line: console.print(escape(line)))
+    except ServingIndexError as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(ExitCode.FAILURE) from None
+    if as_json:
+        print(json.dumps({**asdict(got), "path": str(index.path)}))
+        return
+    console.print(
+        f"{index.path}: snapshot {got.snapshot_id}, +{got.files_added}/-{got.files_removed} file(s), "
+        f"{got.rows_added:,} chunk(s) added, {got.rows:,} in all"
+    )
 
 
 @app.command()

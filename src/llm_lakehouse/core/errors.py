@@ -37,3 +37,7 @@ class DatasetError(LakehouseError, ValueError):
 
 class BackendUnavailable(LakehouseError, RuntimeError):
     """The configured embedding backend cannot run on this worker (no GPU, or its library is not installed)."""
+
+
+class ServingIndexError(LakehouseError, RuntimeError):
+    """The RAG serving index cannot answer: nothing synced yet, or chunks of another model than it holds."""

@@ -10,13 +10,13 @@ import hashlib
 import re
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from llm_lakehouse.core.errors import SpecError
-from llm_lakehouse.core.models import StrictModel
+from llm_lakehouse.core.models import NamedStep, StrictModel
 from llm_lakehouse.core.pii.policy import PiiPolicy
 from llm_lakehouse.core.pipes import REGISTRY, pipe_columns
 from llm_lakehouse.core.rules import Quality
@@ -24,6 +24,9 @@ from llm_lakehouse.core.stages import STAGES
 from llm_lakehouse.core.tables import SILVER, TABLES, WAP_LAYERS, Table, with_columns
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+M = TypeVar("M", bound=StrictModel)
 
 
 class Source(StrictModel):
@@ -46,15 +49,8 @@ def adhoc_source(input_dir: Path, name: str | None = None) -> Source:
     return Source(name=name if name[0].isalpha() else f"s_{name}")
 
 
-class PipeStep(StrictModel):
+class PipeStep(NamedStep):
     """A pipe and its parameters, e.g. ``{pipe: normalize, form: NFC}``; params are checked by the pipe."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-    pipe: str
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
 
     @model_validator(mode="after")
     def _known_pipe(self) -> PipeStep:
@@ -412,8 +408,9 @@ class PipelineSpec(StrictModel):
 _OWN_KEY = re.compile(r"^Value error, (?P<key>[a-z_][\w.]*): (?P<msg>.*)$", re.DOTALL)
 
 
-def _format(err: ValidationError, path: Path) -> str:
-    lines = [f"{path}: invalid pipeline spec ({err.error_count()} error(s))"]
+def _format(err: ValidationError, path: Path, what: str) -> str:
+    """Each error of a spec file on a line of its own: the key, what was expected, what was given."""
+    lines = [f"{path}: invalid {what} ({err.error_count()} error(s))"]
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"]) or "<root>"
         msg = e["msg"]
@@ -428,21 +425,26 @@ def _format(err: ValidationError, path: Path) -> str:
     return "\n".join(lines)
 
 
-def load_spec(path: str | Path) -> PipelineSpec:
+def load_yaml_model(path: str | Path, model: type[M], what: str) -> M:
+    """A YAML file validated as ``model``, with its ``path`` set; any error names the file and the key."""
     path = Path(path).resolve()
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
-        raise SpecError(f"{path}: no such pipeline spec") from exc
+        raise SpecError(f"{path}: no such {what}") from exc
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise SpecError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
     if "path" in raw:
-        raise SpecError(f"{path}: path: not allowed in a spec (load_spec sets it to the file's location)")
+        raise SpecError(f"{path}: path: not allowed in a {what} (the loader sets it to the file's location)")
     try:
-        # model_validate, not PipelineSpec(**raw): a non-string key (YAML reads `on:` as True) is reported
-        # as a validation error with its key instead of escaping as a TypeError.
-        return PipelineSpec.model_validate({**raw, "path": path})
+        # model_validate, not Model(**raw): a non-string key (YAML reads `on:` as True) is reported as a
+        # validation error with its key instead of escaping as a TypeError.
+        return model.model_validate({**raw, "path": path})
     except ValidationError as exc:
-        raise SpecError(_format(exc, path)) from None
+        raise SpecError(_format(exc, path, what)) from None
+
+
+def load_spec(path: str | Path) -> PipelineSpec:
+    return load_yaml_model(path, PipelineSpec, "pipeline spec")
