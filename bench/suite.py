@@ -13,7 +13,9 @@ Runs, one after the other on a quiet machine (each script's own docstring says w
   embedded standalone (SQLite, LocalExecutor): start time, peak memory, a 3-day REST backfill;
 - ``embeddings_backends.py``: sentence-transformers vs ONNX Runtime (float32, int8) on real-text chunks;
 - ``pii_vs_presidio.py --corpus realtext``: the ``pii`` pipe vs Presidio used the default way, per document;
-- ``gold_vs_raw.py``: the gold job's tokenize and embed steps vs the raw tokenizer and encoder.
+- ``gold_vs_raw.py``: the gold job's tokenize and embed steps vs the raw tokenizer and encoder;
+- ``serving_index.py``: the RAG serving index at 100k chunks: an incremental sync vs a full rebuild, query
+  latency (keyword, vector, hybrid) and retrieval quality on man pages.
 
 Each one's Markdown goes to ``bench/results/<date>.md`` under a heading with its command, after the machine
 and the git revision; the README and BENCHMARKS.md quote numbers from such a file. ``--only NAME ...`` runs
@@ -58,6 +60,11 @@ SUITE: dict[str, tuple[str, list[str], list[str]]] = {
         ["--corpus", "realtext", "--docs", "40"],
     ),
     "gold_vs_raw": ("gold_vs_raw", ["--mb", "100", "--chunks", "1200"], ["--mb", "2", "--chunks", "100"]),
+    "serving_index": (
+        "serving_index",
+        ["--chunks", "100000", "--pages", "400"],
+        ["--chunks", "5000", "--pages", "40"],
+    ),
 }
 
 
