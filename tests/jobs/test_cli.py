@@ -138,6 +138,8 @@ def test_search_syncs_the_index_and_runs_the_query_pipeline(built, tmp_path):
     assert only[0]["doc_id"] == "my_feed/2" and set(only[0]["ranks"]) == {"keyword"}
     bad = run(home, "search", phrase, "--pipeline", "no_such_pipeline", ok=False)
     assert bad.returncode == 2 and "no_such_pipeline.yaml: no such query spec" in bad.stderr
+    empty = run(tmp_path / "new-lake", "search", phrase, ok=False)
+    assert empty.returncode == 2 and "gold.chunk_embeddings does not exist yet: build a day" in empty.stderr
 
 
 def test_tables_and_history(built):

@@ -141,6 +141,10 @@ def test_the_index_follows_gold_by_snapshot_diffs(gold, spark, spec, settings, t
     # Rebuildable at any snapshot.
     index.rebuild(cat, first.snapshot_id)
     assert sorted(_index_ids(index)) == sorted(_gold_ids(cat, first.snapshot_id))
+    # Rows whose files nobody recorded (the state deleted) are not kept beside a fresh load of them.
+    (index.path / "state.json").unlink()
+    index.sync(cat, first.snapshot_id)
+    assert sorted(_index_ids(index)) == sorted(_gold_ids(cat, first.snapshot_id))
 
 
 def test_search_finds_the_planted_answers_and_filters(gold, spec, settings, tmp_path):

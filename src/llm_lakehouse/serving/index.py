@@ -34,6 +34,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.io.pyarrow import ArrowScan
 from pyiceberg.table import FileScanTask
@@ -123,7 +124,10 @@ class ServingIndex:
         """The LanceDB table; a ServingIndexError when nothing was synced yet."""
         lance = self._open(self._db())
         if lance is None:
-            raise ServingIndexError(f"{self.path}: the serving index is empty: run `lakehouse index sync`")
+            raise ServingIndexError(
+                f"{self.path}: the serving index holds no chunks: {GOLD_CHUNKS.ident} has none yet (build a "
+                "day through gold), or it was never synced (`lakehouse index sync`)"
+            )
         return lance
 
     # --- sync ---------------------------------------------------------------------------------------------
@@ -133,8 +137,17 @@ class ServingIndex:
     ) -> SyncResult:
         """Brings the index to ``snapshot_id`` (default: the published snapshot) by the files that changed."""
         with self._locked():
-            table = load(catalog, GOLD_CHUNKS.ident)
+            try:
+                table = load(catalog, GOLD_CHUNKS.ident)
+            except NoSuchTableError:
+                raise ServingIndexError(
+                    f"{GOLD_CHUNKS.ident} does not exist yet: build a day first"
+                ) from None
             sid = snapshot_id if snapshot_id is not None else published_snapshot(catalog, GOLD_CHUNKS.ident)
+            if not (self.path / STATE).exists():
+                # Rows without a record of their files (state.json deleted, or a first sync killed before
+                # writing it): they could never be told apart, so they go.
+                shutil.rmtree(self.path / "lance", ignore_errors=True)
             state = self.state()
             if sid is None or (sid == state["snapshot_id"] and not state.get("pending")):
                 return SyncResult(sid, 0, 0, 0, sum(state["files"].values()))
