@@ -104,6 +104,24 @@ def test_dag_test_builds_one_day(dagbag, airflow_db):
     check_lineage_store(got, run.run_id)
 
 
+def test_the_rag_index_dag_runs_on_gold_and_syncs_the_index(dagbag, airflow_db):
+    from airflow.providers.standard.operators.bash import BashOperator
+
+    dag = dagbag.dags["rag_index"]
+    assert [a.uri.rstrip("/") for a in dag.timetable.asset_condition.objects] == [
+        "iceberg://lakehouse.gold.chunk_embeddings"
+    ]
+    task = dag.get_task("sync")
+    assert isinstance(task, BashOperator) and task.bash_command.endswith("lakehouse index sync --json")
+    assert task.env["LAKEHOUSE_HOME"] == str(SETTINGS.home) and dag.max_active_runs == 1
+    # After test_dag_test_builds_one_day's gold: the index takes the day's chunks, read from their files.
+    run = dag.test()
+    assert run.state == "success"
+    state = json.loads((SETTINGS.home / "serving" / "rag_index" / "state.json").read_text())
+    assert state["snapshot_id"] and state["pending"] == []
+    assert sum(state["files"].values()) == stats(date(2026, 10, 14))["gold_chunks"] > 0
+
+
 def test_a_blocked_quality_gate_fails_the_task_once_without_retries(dagbag, airflow_db):
     """A day that is mostly junk: silver's quarantine_share (a warning-level rule) blocks the publish."""
     from llm_lakehouse.devtools.sample import generate

@@ -9,12 +9,15 @@ interval: the run that fires at 02:00 UTC on day D+1 builds day D.
 
 from __future__ import annotations
 
+import shlex
 import time
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pendulum
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import Asset, CronDataIntervalTimetable, CronTriggerTimetable, Param
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
@@ -23,7 +26,7 @@ from llm_lakehouse.core.reports import blocked_message
 from llm_lakehouse.core.settings import Settings
 from llm_lakehouse.core.spec import PipelineSpec, load_spec
 from llm_lakehouse.core.stages import DAY_STAGES, MAINTENANCE, STAGES
-from llm_lakehouse.core.tables import TABLES
+from llm_lakehouse.core.tables import GOLD_CHUNKS, TABLES
 from llm_lakehouse.spark.submit import application, application_args, settle_empty_day
 
 DAY = "{{ data_interval_start | ds }}"
@@ -208,6 +211,48 @@ def maintenance_task(spec: PipelineSpec, settings: Settings | None = None) -> Sp
         queue=DEFAULT_QUEUE,
         doc_md=f"Runs `spark_jobs/{MAINTENANCE.entry_point}`: {MAINTENANCE.summary}.",
         **submit_kwargs(spec, settings),
+    )
+
+
+RAG_INDEX_DAG_ID = "rag_index"
+
+
+def rag_index_dag_kwargs(spec: PipelineSpec, settings: Settings | None = None) -> dict[str, Any]:
+    """The serving index's DAG: scheduled on ``gold.chunk_embeddings``, so it runs after every gold task that
+    changed it (nightly runs, backfills, reruns), and only then."""
+    settings = settings or Settings.from_env()
+    return {
+        "dag_id": RAG_INDEX_DAG_ID,
+        "description": "Keeps the RAG serving index in step with gold.chunk_embeddings (snapshot diffs).",
+        "schedule": [asset(settings, GOLD_CHUNKS.ident)],
+        "start_date": pendulum.datetime(
+            spec.start_date.year, spec.start_date.month, spec.start_date.day, tz="UTC"
+        ),
+        "catchup": False,
+        # One sync at a time (the index also takes a file lock); a sync reads every change since the last.
+        "max_active_runs": 1,
+        "tags": [*spec.tags, "llm-lakehouse", "rag"],
+        "doc_md": f"""### {RAG_INDEX_DAG_ID}
+Runs `lakehouse index sync` whenever a task publishes `{GOLD_CHUNKS.ident}`: the LanceDB serving index under
+`$LAKEHOUSE_HOME/serving/rag_index` reads only the data files that changed since the snapshot it mirrors
+(a rebuilt day's files leave, new ones arrive). `lakehouse search` answers from it.
+""",
+        "default_args": default_args(spec),
+    }
+
+
+def rag_index_task(spec: PipelineSpec, settings: Settings | None = None) -> BashOperator:
+    """``lakehouse index sync`` from the jobs env (pyiceberg and LanceDB live there, not in Airflow's)."""
+    settings = settings or Settings.from_env()
+    cli = Path(settings.spark.python).parent / "lakehouse"
+    return BashOperator(
+        task_id="sync",
+        bash_command=f"{shlex.quote(str(cli))} index sync --json",
+        # The child sees the same lakehouse; secrets come from the worker's own environment (append_env).
+        env=settings.spark_env(),
+        append_env=True,
+        queue=DEFAULT_QUEUE,
+        doc_md="Brings the serving index to the published snapshot of gold.chunk_embeddings.",
     )
 
 
