@@ -176,24 +176,38 @@ RUN_DAY = "{{ dag_run.run_after | ds }}"
 
 def maintenance_dag_kwargs(spec: PipelineSpec) -> dict[str, Any]:
     m = spec.maintenance
-    return {
-        "dag_id": MAINTENANCE_DAG_ID,
-        "description": f"Iceberg table maintenance of {spec.name}'s lakehouse tables.",
+    return side_dag_kwargs(
+        spec,
+        MAINTENANCE_DAG_ID,
+        f"Iceberg table maintenance of {spec.name}'s lakehouse tables.",
         # Fires at the cron time itself: nothing to build for an interval, only tables to tidy.
-        "schedule": CronTriggerTimetable(m.schedule, timezone="UTC"),
-        "start_date": pendulum.datetime(
-            spec.start_date.year, spec.start_date.month, spec.start_date.day, tz="UTC"
-        ),
-        "catchup": False,
-        "max_active_runs": 1,
-        "tags": [*spec.tags, "llm-lakehouse", "maintenance"],
-        "doc_md": f"""### {MAINTENANCE_DAG_ID}
+        CronTriggerTimetable(m.schedule, timezone="UTC"),
+        "maintenance",
+        f"""### {MAINTENANCE_DAG_ID}
 Iceberg maintenance of every lakehouse table, from `{spec.path}` (`maintenance:`): compact small data files
 (target {m.target_file_size_mb} MB), rewrite manifests, expire snapshots older than
 {m.snapshot_retention_days:g} days (main's last {m.retain_last} stay; dataset tags and write-audit-publish
 branches keep theirs), remove orphan files older than {m.orphan_min_age_hours:g} hours. Files and bytes removed
 per table: `ops.run_audit`, job `maintenance`, the run's day. Same as `lakehouse maintain`.
 """,
+    )
+
+
+def side_dag_kwargs(
+    spec: PipelineSpec, dag_id: str, description: str, schedule: Any, tag: str, doc: str
+) -> dict[str, Any]:
+    """A DAG beside the nightly one: one run at a time, no catchup, the spec's owner, retries and tags."""
+    return {
+        "dag_id": dag_id,
+        "description": description,
+        "schedule": schedule,
+        "start_date": pendulum.datetime(
+            spec.start_date.year, spec.start_date.month, spec.start_date.day, tz="UTC"
+        ),
+        "catchup": False,
+        "max_active_runs": 1,
+        "tags": [*spec.tags, "llm-lakehouse", tag],
+        "doc_md": doc,
         "default_args": default_args(spec),
     }
 
@@ -219,26 +233,21 @@ RAG_INDEX_DAG_ID = "rag_index"
 
 def rag_index_dag_kwargs(spec: PipelineSpec, settings: Settings | None = None) -> dict[str, Any]:
     """The serving index's DAG: scheduled on ``gold.chunk_embeddings``, so it runs after every gold task that
-    changed it (nightly runs, backfills, reruns), and only then."""
+    changed it (nightly runs, backfills, reruns), and only then. One run at a time (the index also takes a
+    file lock); a sync reads every change since the last."""
     settings = settings or Settings.from_env()
-    return {
-        "dag_id": RAG_INDEX_DAG_ID,
-        "description": "Keeps the RAG serving index in step with gold.chunk_embeddings (snapshot diffs).",
-        "schedule": [asset(settings, GOLD_CHUNKS.ident)],
-        "start_date": pendulum.datetime(
-            spec.start_date.year, spec.start_date.month, spec.start_date.day, tz="UTC"
-        ),
-        "catchup": False,
-        # One sync at a time (the index also takes a file lock); a sync reads every change since the last.
-        "max_active_runs": 1,
-        "tags": [*spec.tags, "llm-lakehouse", "rag"],
-        "doc_md": f"""### {RAG_INDEX_DAG_ID}
+    return side_dag_kwargs(
+        spec,
+        RAG_INDEX_DAG_ID,
+        "Keeps the RAG serving index in step with gold.chunk_embeddings (snapshot diffs).",
+        [asset(settings, GOLD_CHUNKS.ident)],
+        "rag",
+        f"""### {RAG_INDEX_DAG_ID}
 Runs `lakehouse index sync` whenever a task publishes `{GOLD_CHUNKS.ident}`: the LanceDB serving index under
 `$LAKEHOUSE_HOME/serving/rag_index` reads only the data files that changed since the snapshot it mirrors
 (a rebuilt day's files leave, new ones arrive). `lakehouse search` answers from it.
 """,
-        "default_args": default_args(spec),
-    }
+    )
 
 
 def rag_index_task(spec: PipelineSpec, settings: Settings | None = None) -> BashOperator:
