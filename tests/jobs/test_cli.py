@@ -142,6 +142,27 @@ def test_search_syncs_the_index_and_runs_the_query_pipeline(built, tmp_path):
     assert empty.returncode == 2 and "gold.chunk_embeddings does not exist yet: build a day" in empty.stderr
 
 
+def test_a_dataset_created_and_rebuilt_from_the_cli_says_so_in_json(built, tmp_path):
+    home, summary, _ = built
+    made = json.loads(run(home, "dataset", "create", "cli-v1", "--from", DAY, "--to", DAY, "--seq-len", "16",
+                          "--json").stdout)  # fmt: skip
+    again = json.loads(
+        run(home, "dataset", "rebuild", "cli-v1", "--out", str(tmp_path / "again"), "--json").stdout
+    )
+    assert again["identical"] is True and again["sha256"] == made["sha256"]
+    assert again["sequences"] == made["sequences"] > 0
+
+
+def test_sample_prints_its_manifest_as_json(tmp_path):
+    out = tmp_path / "landing"
+    got = json.loads(
+        run(tmp_path, "sample", "--out", str(out), "--days", "1", "--docs", "3", "--json").stdout
+    )
+    ((day, truth),) = got["days"].items()
+    assert got["landing"] == str(out) and truth["bronze"] > truth["silver"] > 0
+    assert sorted(p.name for p in (out / day).iterdir())  # the day's source folders were written
+
+
 def test_tables_and_history(built):
     home, _, _ = built
     listing = run(home, "tables").stdout

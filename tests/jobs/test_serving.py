@@ -26,6 +26,7 @@ from llm_lakehouse.serving.query import (
     QueryState,
     load_query_spec,
 )
+from llm_lakehouse.spark import publications
 from llm_lakehouse.spark.context import RunContext
 from llm_lakehouse.spark.gold import build_day
 
@@ -145,6 +146,27 @@ def test_the_index_follows_gold_by_snapshot_diffs(gold, spark, spec, settings, t
     (index.path / "state.json").unlink()
     index.sync(cat, first.snapshot_id)
     assert sorted(_index_ids(index)) == sorted(_gold_ids(cat, first.snapshot_id))
+
+
+def test_a_day_killed_before_publishing_holds_the_index_before_it(gold, spark, spec, settings, tmp_path):
+    """A first gold run of day A is killed after its writes reached main (its ``started`` row pins the state
+    before it); day B publishes afterwards. No snapshot since is free of A's rows, so the index stays on A's
+    pin until A publishes, however many days publish in between."""
+    cat = open_catalog(settings)
+    ident = "gold.chunk_embeddings"
+    killed_day = date(2026, 8, 25)  # never built: its first run's started row is its only row
+    pinned = load(cat, ident).current_snapshot().snapshot_id
+    publications.record(spark, settings, "gold", killed_day, "killed", [ident], "started")
+    build_day(RunContext(spark, spec, settings, FACTS, "serving__after_kill"))  # day B: newer snapshots
+    cat = open_catalog(settings)
+    assert load(cat, ident).current_snapshot().snapshot_id != pinned
+    index = ServingIndex(tmp_path / "index")
+    assert published_snapshot(cat, ident) == pinned == index.sync(cat).snapshot_id
+    # Day A's retry publishes: everything published is served again.
+    publications.record(spark, settings, "gold", killed_day, "retry", [ident])
+    cat = open_catalog(settings)
+    current = load(cat, ident).current_snapshot().snapshot_id
+    assert published_snapshot(cat, ident) == current == index.sync(cat).snapshot_id
 
 
 def test_search_finds_the_planted_answers_and_filters(gold, spec, settings, tmp_path):

@@ -442,10 +442,14 @@ def sample(
     days: Annotated[int, typer.Option(help="number of days")] = 3,
     first: Annotated[str, typer.Option(help="first day")] = "2026-11-01",
     docs: Annotated[int, typer.Option(help="clean documents per source and day")] = 60,
+    as_json: JsonOpt = False,
 ) -> None:
     """Generate the bundled sample corpus (with duplicates, PII and malformed records) into a landing dir."""
 
     manifest = generate(out, default_days(_day(first), days), docs_per_source=docs)
+    if as_json:
+        print(json.dumps({"landing": str(out), "days": manifest["days"]}, default=str))
+        return
     for d, truth in manifest["days"].items():
         console.print(
             f"{d}: {truth['bronze']} records ({truth['silver']} clean, {truth['duplicates']} duplicates, "
@@ -521,7 +525,9 @@ def dataset_show(
 
 @dataset_app.command("rebuild")
 def dataset_rebuild(
-    name: str, out: Annotated[Path, typer.Option("--out", help="folder for the rebuilt shards")]
+    name: str,
+    out: Annotated[Path, typer.Option("--out", help="folder for the rebuilt shards")],
+    as_json: JsonOpt = False,
 ) -> None:
     """Rebuild a version from its manifest (time travel to its snapshots) and check it is byte-identical."""
     from llm_lakehouse.cli import dataset
@@ -533,6 +539,9 @@ def dataset_rebuild(
     except dataset.DatasetError as exc:
         console.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(ExitCode.FAILURE) from None
+    if as_json:
+        print(json.dumps({"identical": True, "out": str(out), **built}, default=str))
+        return
     console.print(
         f"[green]identical[/green]: {built['sequences']:,} sequences, sha256 {built['sha256']} in {out}"
     )

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NoSuchTableError
-from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, EqualTo
+from pyiceberg.expressions import And, BooleanExpression, EqualTo
 from pyiceberg.table import Table as IcebergTable
 
 from llm_lakehouse.core.settings import Settings
@@ -61,13 +61,32 @@ def read_day(catalog: SqlCatalog, ident: str, day: date, columns: tuple[str, ...
 
 
 def published_snapshot(catalog: SqlCatalog, ident: str) -> int | None:
-    """The snapshot to read ``ident`` at across days (datasets): the current one, unless a run of the table's
-    stage is in flight or was killed before publishing, whose ``started`` row pins the state before it."""
+    """The snapshot to read ``ident`` at across days (datasets, the serving index): the current one, unless
+    a run of some day is in flight or was killed before publishing. Its ``started`` row pins the state before
+    it, and no later snapshot is free of its rows, also after other days published since: the oldest such
+    pin wins (consistent, if behind, until that day publishes)."""
     t = load(catalog, ident)
-    sid, state = _latest_row(catalog, t, ident, AlwaysTrue())
     current = t.current_snapshot()
-    if state == "started" and sid is not None:
-        return sid
+    try:
+        pubs = catalog.load_table(PUBLICATIONS.ident)
+    except NoSuchTableError:
+        return current.snapshot_id if current else None
+    rows = pubs.scan(
+        row_filter=EqualTo("table_name", ident),
+        selected_fields=("dt", "snapshot_id", "state", "processed_at"),
+    ).to_arrow()
+    latest: dict[date, dict[str, Any]] = {}
+    for r in rows.sort_by([("processed_at", "ascending")]).to_pylist():
+        latest[r["dt"]] = r
+    pins = [
+        t.snapshot_by_id(r["snapshot_id"])
+        for r in latest.values()
+        if r["state"] == "started" and r["snapshot_id"] is not None
+    ]
+    # A pinned snapshot that maintenance expired cannot be read: the current state is all that is left.
+    pins = [s for s in pins if s is not None]
+    if pins:
+        return min(pins, key=lambda s: s.timestamp_ms).snapshot_id
     return current.snapshot_id if current else None
 
 

