@@ -15,7 +15,9 @@ Runs, one after the other on a quiet machine (each script's own docstring says w
 - ``pii_vs_presidio.py --corpus realtext``: the ``pii`` pipe vs Presidio used the default way, per document;
 - ``gold_vs_raw.py``: the gold job's tokenize and embed steps vs the raw tokenizer and encoder;
 - ``serving_index.py``: the RAG serving index at 100k chunks: an incremental sync vs a full rebuild, query
-  latency (keyword, vector, hybrid) and retrieval quality on man pages.
+  latency (keyword, vector, hybrid) and retrieval quality on man pages;
+- ``stream_freshness.py``: the streaming path on real text: landing → ``lakehouse search`` at a steady trickle
+  (p50, p95), and a micro-batch of 1 % new documents against a full rebuild (a replay of everything landed).
 
 Each one's Markdown goes to ``bench/results/<date>.md`` under a heading with its command, after the machine
 and the git revision; the README and BENCHMARKS.md quote numbers from such a file. ``--only NAME ...`` runs
@@ -64,6 +66,11 @@ SUITE: dict[str, tuple[str, list[str], list[str]]] = {
         "serving_index",
         ["--chunks", "100000", "--pages", "400"],
         ["--chunks", "5000", "--pages", "40"],
+    ),
+    "stream_freshness": (
+        "stream_freshness",
+        ["--docs", "1000", "--files", "20", "--every", "10"],
+        ["--docs", "100", "--files", "3", "--every", "10"],
     ),
 }
 

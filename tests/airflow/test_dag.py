@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 from datetime import date, timedelta
 
 import pendulum
@@ -120,6 +122,23 @@ def test_the_rag_index_dag_runs_on_gold_and_syncs_the_index(dagbag, airflow_db):
     state = json.loads((SETTINGS.home / "serving" / "rag_index" / "state.json").read_text())
     assert state["snapshot_id"] and state["pending"] == []
     assert sum(state["files"].values()) == stats(date(2026, 10, 14))["gold_chunks"] > 0
+
+
+def test_the_rag_freshness_dag_fails_when_landed_data_waits_past_the_slo(dagbag, airflow_db):
+    from airflow.providers.standard.operators.bash import BashOperator
+
+    dag = dagbag.dags["rag_freshness"]
+    task = dag.get_task("check_lag")
+    assert isinstance(task, BashOperator) and " stream status --check " in task.bash_command
+    assert task.retries == 0 and dag.max_active_runs == 1
+    # No stream has taken the days the nightly DAG built: one file aged past the SLO is the missed freshness.
+    landed = sorted(
+        p for p in SETTINGS.landing.rglob("*") if p.is_file() and not p.name.startswith((".", "_"))
+    )
+    assert landed
+    old = time.time() - 3600
+    os.utime(landed[0], (old, old))
+    assert dag.test().state == "failed"
 
 
 def test_a_blocked_quality_gate_fails_the_task_once_without_retries(dagbag, airflow_db):

@@ -58,6 +58,7 @@ SERVICES = {
     "spark-master",
     "spark-worker",
     "spark-worker-gpu",
+    "corpus-stream",
     "datahub-mysql",
     "datahub-opensearch",
     "datahub-kafka",
@@ -72,6 +73,7 @@ TEMPLATES = (
     "configmap.yaml",
     "spark-rbac.yaml",
     "airflow-gpu-worker.yaml",
+    "corpus-stream.yaml",
     "NOTES.txt",
 )
 # Variables holding a secret (a *_FILE variable holds the path of one).

@@ -171,7 +171,9 @@ def test_no_structured_pii_leaks_into_silver_or_gold(built, spec, settings):
         assert chats and all(dict(r["pii_counts"]).get("EMAIL_ADDRESS", 0) >= 1 for r in chats)
         assert all("<EMAIL_ADDRESS>" in r["text"] and "<PHONE_NUMBER>" in r["text"] for r in chats)
         # Extra fields: only the policy's keep_fields reach silver (customer_email stays in bronze).
-        assert {r["metadata"] for r in chats} == {'{"channel": "chat"}'}
+        # (The day's second text under a used id, its last record, has no channel.)
+        kept = [json.loads(r["metadata"]) for r in chats]
+        assert all(set(m) <= {"channel"} for m in kept) and {"channel": "chat"} in kept
         assert {r["pii_policy"] for r in silver.to_pylist()} == {"support_chat", "public_text"}
         # Names by NER: PERSON recall is >= 0.9 on the labeled set (tests/jobs/test_pii.py), not 1.0.
         assert sum("<PERSON>" in r["text"] for r in chats) >= 0.9 * len(chats)

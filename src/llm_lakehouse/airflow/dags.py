@@ -265,6 +265,44 @@ def rag_index_task(spec: PipelineSpec, settings: Settings | None = None) -> Bash
     )
 
 
+RAG_FRESHNESS_DAG_ID = "rag_freshness"
+
+
+def rag_freshness_dag_kwargs(spec: PipelineSpec) -> dict[str, Any]:
+    """The freshness check of the streaming path, every ``stream.freshness_check_minutes``."""
+    minutes = spec.stream.freshness_check_minutes
+    kwargs = side_dag_kwargs(
+        spec,
+        RAG_FRESHNESS_DAG_ID,
+        "Fails (and alerts) when landed data waits longer than the spec's freshness SLO for the stream.",
+        timedelta(minutes=minutes),
+        "rag",
+        f"""### {RAG_FRESHNESS_DAG_ID}
+Every {minutes} minute(s), `lakehouse stream status --check`: the lag is how long the oldest landed file that no
+committed micro-batch of the stream has taken yet has been waiting (read from the stream's checkpoint, so a
+stream that died or hangs shows it). Over `stream.freshness_slo_seconds` ({spec.stream.freshness_slo_seconds:g} s)
+the task fails, with no retry: the failed task is the alert (Airflow's failure notifications and callbacks).
+""",
+    )
+    # A retry would hold the alert back by the retry delay; the next scheduled check comes soon anyway.
+    kwargs["default_args"] = kwargs["default_args"] | {"retries": 0}
+    return kwargs
+
+
+def rag_freshness_task(spec: PipelineSpec, settings: Settings | None = None) -> BashOperator:
+    """``lakehouse stream status --check`` from the jobs env: exit 1 (the task fails) over the SLO."""
+    settings = settings or Settings.from_env()
+    cli = Path(settings.spark.python).parent / "lakehouse"
+    return BashOperator(
+        task_id="check_lag",
+        bash_command=f"{shlex.quote(str(cli))} stream status --check --json --spec {shlex.quote(str(spec.path))}",
+        env=settings.spark_env(),
+        append_env=True,
+        queue=DEFAULT_QUEUE,
+        doc_md="Fails when the stream's lag is over the spec's freshness SLO.",
+    )
+
+
 def doc_md(spec: PipelineSpec) -> str:
     sources = "\n".join(f"- `{s.name}` ({s.format}) {s.description}" for s in spec.sources)
     pipes = " → ".join(p.pipe for p in spec.silver.pipes)

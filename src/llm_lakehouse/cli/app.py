@@ -672,6 +672,80 @@ def _index_run(rebuild: bool, snapshot: int | None, as_json: bool) -> None:
     )
 
 
+stream_app = typer.Typer(
+    help="The streaming path: new landing files upserted into silver and gold continuously."
+)
+app.add_typer(stream_app, name="stream")
+
+
+@stream_app.command("start")
+def stream_start(
+    spec_path: SpecOpt = DEFAULT_SPEC,
+    available_now: Annotated[
+        bool, typer.Option("--available-now", help="work off what has landed, then stop (a replay)")
+    ] = False,
+    foreground: Annotated[
+        bool, typer.Option("--foreground", help="run in this terminal until it stops")
+    ] = False,
+) -> None:
+    """Start the stream in the background (checkpoint, status and log under LAKEHOUSE_HOME/stream/)."""
+    from llm_lakehouse.cli.stream import paths_of, start
+
+    settings, spec = Settings.from_env(), _spec(spec_path)
+    try:
+        got = start(settings, spec, available_now, wait=foreground)
+    except RuntimeError as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(ExitCode.USAGE) from None
+    if foreground:
+        raise typer.Exit(ExitCode.OK if got == 0 else ExitCode.FAILURE)
+    console.print(f"stream of {spec.name} started: pid {got}, log {paths_of(settings, spec).log}")
+
+
+@stream_app.command("status")
+def stream_status_cmd(
+    spec_path: SpecOpt = DEFAULT_SPEC,
+    as_json: JsonOpt = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="exit 1 when the lag is over the spec's SLO")
+    ] = False,
+) -> None:
+    """The lag (how long the oldest landed file not yet in gold has waited), the last batch, rows in and out."""
+    from llm_lakehouse.cli.stream import paths_of
+    from llm_lakehouse.core.streaming import stream_status
+
+    settings, spec = Settings.from_env(), _spec(spec_path)
+    got = stream_status(paths_of(settings, spec), settings.landing, spec.stream.freshness_slo_seconds)
+    if as_json:
+        print(json.dumps(got, indent=2, sort_keys=True, default=str))
+    else:
+        state = "running" if got["running"] else "stopped"
+        console.print(
+            f"stream of {spec.name}: {state}; lag {got['lag_s']} s (SLO {got['slo_s']} s), "
+            f"{got['files_waiting']} file(s) waiting, {got['files_committed']} taken"
+        )
+        if got["last_batch"]:
+            console.print(f"last batch: {escape(json.dumps(got['last_batch'], sort_keys=True))}")
+        console.print(f"totals: {escape(json.dumps(got['totals'], sort_keys=True))}")
+    if check and not got["within_slo"]:
+        console.print(
+            f"[red]freshness SLO missed: landed data has waited {got['lag_s']} s (SLO {got['slo_s']} s); the "
+            f"stream is {'running' if got['running'] else 'not running'}[/red]"
+        )
+        raise typer.Exit(ExitCode.FAILURE)
+
+
+@stream_app.command("stop")
+def stream_stop(spec_path: SpecOpt = DEFAULT_SPEC) -> None:
+    """Stop the stream between batches (terminated when it has not stopped after two minutes)."""
+    from llm_lakehouse.cli.stream import stop
+
+    settings, spec = Settings.from_env(), _spec(spec_path)
+    console.print(
+        f"stream of {spec.name} stopped" if stop(settings, spec) else f"no stream of {spec.name} runs"
+    )
+
+
 @app.command()
 def config(as_json: JsonOpt = False) -> None:
     """The settings in effect (from the LAKEHOUSE_* environment), secrets masked."""

@@ -225,6 +225,42 @@ class Maintenance(StrictModel):
     rewrite_manifests: bool = True
 
 
+class KafkaFeed(StrictModel):
+    """A Kafka topic per source: each message's value is one record, as one JSON Lines line would be."""
+
+    bootstrap_servers: str
+    # source name -> topic; every topic's source must be one of the spec's sources.
+    topics: dict[str, str] = Field(min_length=1)
+    starting_offsets: Literal["earliest", "latest"] = "earliest"
+    # Kafka client properties (kafka.security.protocol, ...) passed as the source's kafka.* options.
+    options: dict[str, str] = {}
+
+
+class Stream(StrictModel):
+    """The streaming path (``spark/stream.py``): ``lakehouse stream start`` and the ``corpus-stream`` service
+    upsert silver and gold continuously through the same pipes as the nightly build."""
+
+    # files: new files of the landing zone (``<landing>/<day>/<source>/``) as they land; kafka: the topics of
+    # ``kafka`` (its connector jar must be on the Spark classpath).
+    source: Literal["files", "kafka"] = "files"
+    kafka: KafkaFeed | None = None
+    # A micro-batch starts this often when data is waiting.
+    trigger_seconds: float = Field(5, gt=0)
+    # Files (or Kafka records) per micro-batch at most: a backlog is worked off in bounded batches.
+    max_files_per_trigger: int = Field(200, ge=1)
+    max_records_per_trigger: int = Field(10_000, ge=1)
+    # The freshness SLO: landed data older than this and not yet in gold fails the rag_freshness DAG.
+    freshness_slo_seconds: float = Field(120, gt=0)
+    # How often the rag_freshness DAG checks the lag.
+    freshness_check_minutes: int = Field(5, ge=1)
+
+    @model_validator(mode="after")
+    def _kafka_needs_topics(self) -> Stream:
+        if self.source == "kafka" and self.kafka is None:
+            raise ValueError("source: kafka needs a kafka block (bootstrap_servers, topics)")
+        return self
+
+
 class PipelineSpec(StrictModel):
     name: str = Field(pattern=NAME.pattern)
     description: str
@@ -242,8 +278,17 @@ class PipelineSpec(StrictModel):
     spark: SparkSettings = SparkSettings()
     quality: Quality = Quality()
     maintenance: Maintenance = Maintenance()
+    stream: Stream = Stream()
     # Filled by load_spec: where the spec came from, so jobs can be pointed at the same file.
     path: Path | None = None
+
+    @model_validator(mode="after")
+    def _kafka_topics_are_sources(self) -> PipelineSpec:
+        if self.stream.kafka is not None:
+            unknown = sorted(set(self.stream.kafka.topics) - {s.name for s in self.sources})
+            if unknown:
+                raise ValueError(f"stream.kafka.topics: {unknown} are not sources of this spec")
+        return self
 
     @model_validator(mode="after")
     def _near_needs_minhash(self) -> PipelineSpec:

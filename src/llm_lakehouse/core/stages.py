@@ -85,7 +85,24 @@ MAINTENANCE = Stage(
     "compacts data files, rewrites manifests, expires snapshots, removes orphan files",
 )
 
-STAGES: dict[str, Stage] = {**DAY_STAGES, MAINTENANCE.name: MAINTENANCE}
+# The streaming path (``lakehouse stream start``): the landing zone, or Kafka, upserted by doc_id into the same
+# tables the day's stages write, through the same pipes and the same chunking and embedding. Micro-batches
+# commit to main directly: a day's quality gates judge a whole day, which a stream never has.
+STREAM = Stage(
+    "stream",
+    "corpus_stream.py",
+    "llm_lakehouse.spark.stream",
+    (
+        "bronze.documents",
+        "silver.documents",
+        "silver.quarantine",
+        "silver.dedup_index",
+        "gold.chunk_embeddings",
+    ),
+    "upserts new records into silver and gold continuously, deletes tombstoned documents everywhere",
+)
+
+STAGES: dict[str, Stage] = {**DAY_STAGES, MAINTENANCE.name: MAINTENANCE, STREAM.name: STREAM}
 
 
 def writer_of(ident: str) -> Stage | None:

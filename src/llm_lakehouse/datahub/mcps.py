@@ -27,7 +27,7 @@ from datahub.utilities.urns.data_job_urn import DataJobUrn
 from datahub.utilities.urns.dataset_urn import DatasetUrn
 
 from llm_lakehouse.core.spec import PipelineSpec
-from llm_lakehouse.core.stages import DAY_STAGES, LANDING, STAGES, table_upstreams, writer_of
+from llm_lakehouse.core.stages import DAY_STAGES, LANDING, STAGES, STREAM, table_upstreams, writer_of
 from llm_lakehouse.core.tables import Table
 from llm_lakehouse.datahub.config import LineageConfig
 from llm_lakehouse.datahub.model import (
@@ -298,33 +298,48 @@ def flow_mcps(spec: PipelineSpec, cfg: LineageConfig) -> list[MCP]:
     previous: str | None = None
     for stage in DAY_STAGES:
         urn = job_urn(cfg, spec, stage)
-        inputs, outputs = STAGES[stage].inputs(spec), STAGES[stage].outputs
-        mine = [e for e in edges if split_column(e.downstream)[0] in outputs]
-        out += [
-            MCP(entityUrn=urn, aspect=m.StatusClass(removed=False)),
-            MCP(
-                entityUrn=urn,
-                aspect=m.DataJobInfoClass(
-                    name=stage,
-                    type=m.AzkabanJobTypeClass.COMMAND,
-                    flowUrn=flow,
-                    description=f"Spark job {stage}: {', '.join(inputs) or '-'} -> {', '.join(outputs)}",
-                    customProperties={"operator": "SparkSubmitOperator", "writes": ",".join(outputs)},
-                ),
-            ),
-            MCP(
-                entityUrn=urn,
-                aspect=m.DataJobInputOutputClass(
-                    inputDatasets=[dataset_urn(cfg, i) for i in inputs],
-                    outputDatasets=[dataset_urn(cfg, o) for o in outputs],
-                    inputDatajobs=[previous] if previous else [],
-                    fineGrainedLineages=_fine(cfg, mine),
-                ),
-            ),
-            MCP(entityUrn=urn, aspect=_owners(spec)),
-        ]
+        out += _job_mcps(spec, cfg, flow, stage, edges, "SparkSubmitOperator", [previous] if previous else [])
         previous = urn
+    # The streaming path: a job of the pipeline beside the DAG's tasks (``lakehouse stream start``).
+    out += _job_mcps(spec, cfg, flow, STREAM.name, edges, "lakehouse stream start", [])
     return out
+
+
+def _job_mcps(
+    spec: PipelineSpec,
+    cfg: LineageConfig,
+    flow: str,
+    stage: str,
+    edges: list[Any],
+    operator: str,
+    upstream_jobs: list[str],
+) -> list[MCP]:
+    urn = job_urn(cfg, spec, stage)
+    inputs, outputs = STAGES[stage].inputs(spec), STAGES[stage].outputs
+    mine = [e for e in edges if split_column(e.downstream)[0] in outputs]
+    return [
+        MCP(entityUrn=urn, aspect=m.StatusClass(removed=False)),
+        MCP(
+            entityUrn=urn,
+            aspect=m.DataJobInfoClass(
+                name=stage,
+                type=m.AzkabanJobTypeClass.COMMAND,
+                flowUrn=flow,
+                description=f"Spark job {stage}: {', '.join(inputs) or '-'} -> {', '.join(outputs)}",
+                customProperties={"operator": operator, "writes": ",".join(outputs)},
+            ),
+        ),
+        MCP(
+            entityUrn=urn,
+            aspect=m.DataJobInputOutputClass(
+                inputDatasets=[dataset_urn(cfg, i) for i in inputs],
+                outputDatasets=[dataset_urn(cfg, o) for o in outputs],
+                inputDatajobs=upstream_jobs,
+                fineGrainedLineages=_fine(cfg, mine),
+            ),
+        ),
+        MCP(entityUrn=urn, aspect=_owners(spec)),
+    ]
 
 
 # --- Runs -----------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from pyspark.accumulators import Accumulator, AccumulatorParam
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from llm_lakehouse.core.tables import RUN_AUDIT
@@ -100,7 +100,15 @@ def commits(spark: SparkSession) -> dict[str, Any]:
 def write_audit(ctx: RunContext, job: str, rows: list[dict[str, Any]]) -> None:
     """Replaces the (day, job) rows of ``ops.run_audit`` with ``rows`` in one commit. The ``*`` row's detail
     gets the Iceberg commits the run made up to here (``commits``)."""
-    spark, settings, day, run_id = ctx.spark, ctx.settings, ctx.day, ctx.run_id
+    df = audit_frame(ctx.spark, job, rows)
+    # One file per (day, job): readers get the rows in step order.
+    replace_rows(
+        stamp(df.coalesce(1), ctx.day, ctx.run_id), RUN_AUDIT, ctx.settings, ctx.day, F.col("job") == job
+    )
+
+
+def audit_frame(spark: SparkSession, job: str, rows: list[dict[str, Any]]) -> DataFrame:
+    """``rows`` as ``ops.run_audit`` rows of ``job``, without the run columns."""
     cols = [c for c in RUN_AUDIT.column_names if c not in ("dt", "run_id", "processed_at")]
     made = commits(spark)
     records = []
@@ -116,6 +124,4 @@ def write_audit(ctx: RunContext, job: str, rows: list[dict[str, Any]]) -> None:
         for c in ("wall_s", "cpu_s"):
             rec[c] = None if rec[c] is None else float(rec[c])
         records.append(rec)
-    df = spark.createDataFrame(records, RUN_AUDIT.spark_schema(exclude=("dt", "run_id", "processed_at")))
-    # One file per (day, job): readers get the rows in step order.
-    replace_rows(stamp(df.coalesce(1), day, run_id), RUN_AUDIT, settings, day, F.col("job") == job)
+    return spark.createDataFrame(records, RUN_AUDIT.spark_schema(exclude=("dt", "run_id", "processed_at")))

@@ -27,7 +27,7 @@ from llm_lakehouse.spark.ingest import Listing, landing_files, read_file, survey
 from llm_lakehouse.spark.runner import run_job
 
 
-def _read_files(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+def read_files(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     for batch in batches:
         for source_json, uri in zip(
             batch.column("source").to_pylist(), batch.column("uri").to_pylist(), strict=True
@@ -60,7 +60,7 @@ def ingest_day(
     tasks = spark.createDataFrame(
         [(s.model_dump_json(), uri) for s, uri in files], "source STRING, uri STRING"
     ).repartition(max(1, len(files)))
-    rows = tasks.mapInArrow(_read_files, BRONZE.spark_schema(exclude=RUN_COLUMNS))
+    rows = tasks.mapInArrow(read_files, BRONZE.spark_schema(exclude=RUN_COLUMNS))
     replace_day(stamp(rows, day, run_id), BRONZE, settings, day, source=only)
     counts = (
         read_day(spark, BRONZE, settings, day, source=only)

@@ -56,7 +56,7 @@ def replace_day(
     name = f"{settings.catalog.name}.{table.ident}"
     stored = df.sparkSession.table(name)
     kept = stored.where(day_filter(day) & ~of_source(table, source))
-    _aligned(df, table, stored).unionByName(kept).writeTo(name).overwrite(day_filter(day))
+    aligned(df, table, stored).unionByName(kept).writeTo(name).overwrite(day_filter(day))
 
 
 def replace_rows(
@@ -66,10 +66,10 @@ def replace_rows(
     Iceberg overwrites whole files)."""
     cond = day_filter(day) if where is None else day_filter(day) & where
     name = f"{settings.catalog.name}.{table.ident}"
-    _aligned(df, table, df.sparkSession.table(name)).writeTo(name).overwrite(cond)
+    aligned(df, table, df.sparkSession.table(name)).writeTo(name).overwrite(cond)
 
 
-def _aligned(df: DataFrame, table: Table, stored: DataFrame) -> DataFrame:
+def aligned(df: DataFrame, table: Table, stored: DataFrame) -> DataFrame:
     """``df`` in the stored table's column order. Columns of the stored table that this spec no longer
     produces (a pipe removed from the spec) are written as nulls: schema evolution only ever adds columns."""
     cols = [

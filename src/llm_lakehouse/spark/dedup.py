@@ -182,13 +182,18 @@ def _history_index(
     only_source: str | None,
     stats: dict[str, Any],
     stored: list[DataFrame],
+    history: Callable[[DataFrame], DataFrame] | None = None,
 ) -> DataFrame:
-    """Published index rows in the buckets this run's keys fall in (partition-pruned scan)."""
+    """Published index rows in the buckets this run's keys fall in (partition-pruned scan). ``history``, when
+    given, says which index rows count as published instead of the day rule (the stream: every row but those
+    of the documents its micro-batch replaces)."""
     buckets = sorted(r["bucket"] for r in keys.select("bucket").distinct().collect())
     name = f"{settings.catalog.name}.{DEDUP_INDEX.ident}"
     # Files and rows the scan below reads, from Iceberg's metadata (no data file is opened for this). A
     # one-source run also reads its own day's files (its other sources are published).
-    files_read = F.col("partition.dt") != _day(day) if only_source is None else F.lit(True)
+    files_read = (
+        F.col("partition.dt") != _day(day) if only_source is None and history is None else F.lit(True)
+    )
     read = F.col("partition.bucket").isin(buckets) if buckets else F.lit(False)
     files = (
         spark.table(f"{name}.files")
@@ -211,19 +216,29 @@ def _history_index(
     if not buckets:
         return spark.table(name).limit(0)
     # Read once: the exact join, the near pairs and their day list each probe it.
-    hist = materialize(spark.table(name).where(published(day, only_source) & F.col("bucket").isin(buckets)))
+    in_buckets = spark.table(name).where(F.col("bucket").isin(buckets))
+    rows = history(in_buckets) if history else in_buckets.where(published(day, only_source))
+    hist = materialize(rows)
     stored.append(hist)
     return hist
 
 
-def deduplicate(ctx: RunContext, docs: DataFrame, only_source: str | None = None) -> Dedup:
+def deduplicate(
+    ctx: RunContext,
+    docs: DataFrame,
+    only_source: str | None = None,
+    history: Callable[[DataFrame], DataFrame] | None = None,
+) -> Dedup:
     spark, spec, settings, day = ctx.spark, ctx.spec, ctx.settings, ctx.day
     stats: dict[str, Any] = {}
     docs = docs.withColumn("_node", F.concat(F.lit("1|"), "doc_id"))
     keys = materialize(index_keys(docs, spec))
     stored = [keys]
-    history = spec.dedup.scope == "history"
-    hist = _history_index(spark, settings, keys, day, only_source, stats, stored) if history else None
+    hist = (
+        _history_index(spark, settings, keys, day, only_source, stats, stored, history)
+        if spec.dedup.scope == "history"
+        else None
+    )
 
     # Exact: same content_hash already published, else the smallest doc_id of the run wins.
     exact_hist = (
@@ -232,7 +247,7 @@ def deduplicate(ctx: RunContext, docs: DataFrame, only_source: str | None = None
         .join(hist.where(F.col("band") == -1).alias("h"), ["bucket", "band", "key", "content_hash"])
         .groupBy("k.doc_id")
         .agg(F.min("h.doc_id").alias("exact_history"))
-        if history and spec.dedup.exact
+        if hist is not None and spec.dedup.exact
         else spark.createDataFrame([], "doc_id STRING, exact_history STRING")
     )
     first = F.min("doc_id").over(Window.partitionBy("content_hash"))

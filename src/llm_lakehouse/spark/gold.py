@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
@@ -27,7 +28,7 @@ from pyspark.sql import functions as F
 
 from llm_lakehouse.core.pipes import build_pipe
 from llm_lakehouse.core.settings import Settings
-from llm_lakehouse.core.spec import Embedding
+from llm_lakehouse.core.spec import Embedding, Rag
 from llm_lakehouse.core.tables import GOLD_CHUNKS, GOLD_TRAINING, RUN_COLUMNS
 from llm_lakehouse.spark.audit import Clock, write_audit
 from llm_lakehouse.spark.chunking import EMBEDDING_COLUMNS, chunk_batches
@@ -117,25 +118,31 @@ def _previous(spark: SparkSession, settings: Settings, day: date, model: str) ->
     )
 
 
-def _embed_day(ctx: RunContext, only: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Chunks and embeds the day into ``gold.chunk_embeddings``; returns counts (new vs reused)."""
-    spark, spec, settings, day, run_id = ctx.spark, ctx.spec, ctx.settings, ctx.day, ctx.run_id
-
-    clock = Clock()
-    rag = spec.gold.rag
-    cfg, size, overlap = rag.embedding, rag.chunking.tokens, rag.chunking.overlap
-    limit = max_chunk_tokens(cfg.model)
-    if size > limit:
+def check_chunking(rag: Rag) -> None:
+    limit = max_chunk_tokens(rag.embedding.model)
+    if rag.chunking.tokens > limit:
         raise ValueError(
-            f"gold.rag.chunking.tokens: {size} exceeds what {cfg.model} embeds whole ({limit} tokens)"
+            f"gold.rag.chunking.tokens: {rag.chunking.tokens} exceeds what {rag.embedding.model} embeds whole "
+            f"({limit} tokens)"
         )
-    docs = read_published(spark, spec.silver_table(), settings, day, only).select("doc_id", "source", "text")
+
+
+@contextmanager
+def embedded_chunks(
+    spark: SparkSession, rag: Rag, docs: DataFrame, previous: DataFrame
+) -> Iterator[tuple[DataFrame, Any]]:
+    """``docs`` (doc_id, source, text) cut into chunks and embedded: yields the chunk rows (without run
+    columns) and the count and seconds of the embeddings computed. A chunk whose ``text_hash`` is in
+    ``previous`` (text_hash, embedding) keeps that vector instead. The nightly day and each micro-batch of
+    the stream run this; the rows are readable until the block exits."""
+    cfg, size, overlap = rag.embedding, rag.chunking.tokens, rag.chunking.overlap
     schema = GOLD_CHUNKS.spark_schema(exclude=(*EMBEDDING_COLUMNS, *RUN_COLUMNS))
     chunks = docs.mapInArrow(lambda it: chunk_batches(it, cfg.model, size, overlap), schema).persist(
         StorageLevel.MEMORY_AND_DISK
     )
+    previous = previous.persist(StorageLevel.MEMORY_AND_DISK)
+    embedded = None
     try:
-        previous = _previous(spark, settings, day, cfg.model_id).persist(StorageLevel.MEMORY_AND_DISK)
         todo = (
             chunks.select("text_hash", "text")
             .dropDuplicates(["text_hash"])
@@ -155,11 +162,24 @@ def _embed_day(ctx: RunContext, only: str | None) -> tuple[dict[str, Any], dict[
         rows = chunks.join(vectors, "text_hash", "left").select(
             *CHUNK_SCHEMA.names, F.lit(cfg.model_id).alias("model"), dim.alias("dim"), "embedding"
         )
-        replace_day(stamp(rows, day, run_id), GOLD_CHUNKS, settings, day, only)
-        embedded.unpersist()
-        previous.unpersist()
+        yield rows, new
     finally:
-        chunks.unpersist()
+        for df in (embedded, previous, chunks):
+            if df is not None:
+                df.unpersist()
+
+
+def _embed_day(ctx: RunContext, only: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Chunks and embeds the day into ``gold.chunk_embeddings``; returns counts (new vs reused)."""
+    spark, spec, settings, day, run_id = ctx.spark, ctx.spec, ctx.settings, ctx.day, ctx.run_id
+
+    clock = Clock()
+    rag = spec.gold.rag
+    cfg = rag.embedding
+    check_chunking(rag)
+    docs = read_published(spark, spec.silver_table(), settings, day, only).select("doc_id", "source", "text")
+    with embedded_chunks(spark, rag, docs, _previous(spark, settings, day, cfg.model_id)) as (rows, new):
+        replace_day(stamp(rows, day, run_id), GOLD_CHUNKS, settings, day, only)
     row = (
         read_day(spark, GOLD_CHUNKS, settings, day, only)
         .agg(

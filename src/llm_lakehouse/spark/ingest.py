@@ -220,7 +220,7 @@ def _row_bytes(row: dict[str, Any]) -> int:
     return len(row["text"] or "") + len(row["raw"] or b"") + len(row["metadata"] or "")
 
 
-def _batches(rows: Iterator[dict[str, Any]]) -> Iterator[pa.RecordBatch]:
+def row_batches(rows: Iterator[dict[str, Any]]) -> Iterator[pa.RecordBatch]:
     buf: list[dict[str, Any]] = []
     size = 0
     for row in rows:
@@ -267,7 +267,7 @@ def _records(source: Source, uri: str) -> Iterator[dict[str, Any]]:
 
 def read_file(source: Source, uri: str) -> Iterator[pa.RecordBatch]:
     """Streams one landing file (local path or URI) as bronze batches; never raises for the file's content."""
-    yield from _batches(_guarded(source, uri))
+    yield from row_batches(_guarded(source, uri))
 
 
 def _guarded(source: Source, uri: str) -> Iterator[dict[str, Any]]:
@@ -355,7 +355,7 @@ def _oversized(line: bytes) -> Oversized:
     return Oversized(line[:RAW_CAP], len(line), hashlib.sha256(line).hexdigest())
 
 
-def _reason(source: Source, base_name: str, size: int) -> str | None:
+def skip_reason(source: Source, base_name: str, size: int) -> str | None:
     """Why a file under the source's folder is not read, or None when a reader takes it."""
     if base_name.startswith((".", "_")):
         # Hidden and underscore files (.crc, _SUCCESS, editors' and writers' temp files) are not data, as
@@ -407,7 +407,7 @@ def survey(folder: str, source: Source) -> Listing:
         if info.type != pafs.FileType.File:
             listing.skipped.append((uri, "not_a_file", 0))
             continue
-        reason = _reason(source, info.base_name, info.size or 0)
+        reason = skip_reason(source, info.base_name, info.size or 0)
         if reason:
             listing.skipped.append((uri, reason, info.size or 0))
         else:

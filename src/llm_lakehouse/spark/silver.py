@@ -1,7 +1,7 @@
 """Silver: bronze's day through the spec's pipes, then deduplication, drops to quarantine.
 
 The pipes run in one ``mapInArrow`` stage and only mark rows; the job then splits them. Then, on the kept
-rows: one text per ``doc_id`` and day (``duplicate_doc_id``), and exact and near-duplicates within the day
+rows: one text per ``doc_id`` and day, its last record's (``duplicate_doc_id``), and exact and near-duplicates within the day
 and against all earlier days (``spark/dedup.py``). Every bronze row ends in exactly one of silver or
 quarantine: ``bronze = silver + quarantine`` per day, duplicates included in quarantine. The run's
 accounting (per step and per reason, with timings) goes to ``ops.run_audit``. Quarantine rows point to the
@@ -48,6 +48,7 @@ IN_COLUMNS = (
     "parse_error",
 )
 CLASH = "duplicate_doc_id"
+REPLACED = "a later record with this doc_id replaced it"
 
 
 def marked_columns(spec: PipelineSpec) -> list[tuple[str, str]]:
@@ -83,14 +84,22 @@ def mark_day(
     on_canaries=None,  # noqa: ANN001
     only_source: str | None = None,
 ) -> DataFrame:
+    bronze = read_published(spark, BRONZE, settings, day, only_source)
+    return mark_rows(spec, bronze, observe, on_canaries)
+
+
+def mark_rows(spec: PipelineSpec, bronze: DataFrame, observe=None, on_canaries=None) -> DataFrame:  # noqa: ANN001
+    """Bronze-shaped rows through the spec's pipes in one ``mapInArrow`` stage: the nightly day and each
+    micro-batch of the stream run exactly this."""
     steps = json.dumps([{"pipe": p.pipe, "params": p.params} for p in spec.silver.pipes])
     columns = marked_columns(spec)
-    bronze = read_published(spark, BRONZE, settings, day, only_source).select(*IN_COLUMNS)
     schema = ", ".join(f"{n} {t}" for n, t in columns)
-    return bronze.mapInArrow(_apply(steps, [n for n, _ in columns], observe, on_canaries), schema)
+    return bronze.select(*IN_COLUMNS).mapInArrow(
+        _apply(steps, [n for n, _ in columns], observe, on_canaries), schema
+    )
 
 
-def _quarantined(rows: DataFrame, stage: str, reason: Column | str, detail: Column) -> DataFrame:
+def quarantined(rows: DataFrame, stage: str, reason: Column | str, detail: Column) -> DataFrame:
     """Kept rows that a job step rejects, shaped like the rows the pipes dropped."""
     cols = [c for c in rows.columns if not c.startswith(("drop_", "dup_", "_"))]
     return rows.select(
@@ -109,23 +118,20 @@ def refine_day(ctx: RunContext, only_source: str | None = None) -> dict[str, Any
     marked = materialize(mark_day(spark, spec, settings, day, recorder(acc), recorder(canaries), only_source))
     stored = [marked]  # released once the day is written, also when a write fails
     try:
-        kept = marked.where(F.col("drop_reason").isNull())
-        # One text per doc_id and day: the first seen (file, line) wins, later ones are quarantined.
-        first_seen = Window.partitionBy("doc_id").orderBy("source_file", "line_number", "content_hash")
-        ranked = kept.withColumn("_rank", F.row_number().over(first_seen))
-        clashes = _quarantined(
-            ranked.where(F.col("_rank") > 1),
-            "dedup",
-            CLASH,
-            F.lit("another text with this doc_id was seen first this day"),
-        ).withColumn("duplicate_of", F.col("doc_id"))
-        unique = ranked.where(F.col("_rank") == 1).drop("_rank")
+        # One state per doc_id and day: its last record (file, then line) wins, as the stream's upsert does; a
+        # kept record that a later one of the day replaces is quarantined (also when the later one is dropped).
+        last = Window.partitionBy("doc_id").orderBy(F.desc("source_file"), F.desc("line_number"))
+        kept = marked.withColumn("_rank", F.row_number().over(last)).where(F.col("drop_reason").isNull())
+        clashes = quarantined(kept.where(F.col("_rank") > 1), "dedup", CLASH, F.lit(REPLACED)).withColumn(
+            "duplicate_of", F.col("doc_id")
+        )
+        unique = kept.where(F.col("_rank") == 1).drop("_rank")
         dedup_clock = Clock()
         dd = deduplicate(ctx, unique, only_source)
         stored += dd.stored
         checked = materialize(dd.docs)
         stored.append(checked)
-        duplicates = _quarantined(
+        duplicates = quarantined(
             checked.where(F.col("duplicate_of").isNotNull()),
             "dedup",
             F.col("dup_reason"),

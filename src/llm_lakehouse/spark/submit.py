@@ -88,3 +88,10 @@ def _submit(settings: Settings, spec: PipelineSpec, name: str) -> list[str]:
     for key, value in (spec.spark.conf | settings.submit_conf()).items():
         cmd += ["--conf", f"{key}={value}"]
     return cmd
+
+
+def stream_submit_command(settings: Settings, spec: PipelineSpec, available_now: bool = False) -> list[str]:
+    """The long-lived streaming application (``spark/stream.py``), or a catch-up run with ``available_now``."""
+    assert spec.path is not None, "spec must come from load_spec"
+    cmd = [*_submit(settings, spec, f"{spec.name}.stream"), application("stream"), "--spec", str(spec.path)]
+    return cmd + (["--available-now"] if available_now else [])
