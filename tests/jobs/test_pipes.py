@@ -520,3 +520,25 @@ def test_shingle_jaccard_is_the_exact_jaccard_of_the_word_shingle_sets():
     ]
     got = shingle_jaccard(pa.array([a for a, _ in pairs]), pa.array([b for _, b in pairs]), 5)
     assert got == pytest.approx([by_hand(a, b) for a, b in pairs])
+
+
+# ------------------------------------------------------------------------------------ batches with no kept row
+
+
+def test_the_shipped_chain_takes_a_batch_whose_every_record_an_early_pipe_dropped():
+    """Every later pipe then runs on zero rows (a one-record file whose record the quality rules drop: the
+    streaming path's micro-batches are often that small). Found on real text: minhash crashed on it."""
+    spec = load_spec(SPEC)
+    chain = build_chain([(p.pipe, p.params) for p in spec.silver.pipes])
+    batch = make_batch(["x", None, "   "], ["malformed_json", None, None])
+    out = chain(batch)
+    assert out.num_rows == 3
+    assert all(r is not None for r in col(out, "drop_reason"))
+
+
+def test_every_pipe_of_the_shipped_chain_takes_an_empty_batch():
+    spec = load_spec(SPEC)
+    batch = with_drop_columns(make_batch([]))
+    for step in spec.silver.pipes:  # each on the (empty) output of the ones before, as the chain runs them
+        batch = build_pipe(step.pipe, step.params)(batch)
+        assert batch.num_rows == 0, step.pipe

@@ -92,7 +92,7 @@ def shingle_hashes(text: pa.Array, ngram: int) -> tuple[np.ndarray, np.ndarray]:
     doc_of = np.repeat(np.arange(len(lens)), lens)[nonempty]
     word_h = word_h[nonempty]
     counts = np.bincount(doc_of, minlength=len(lens)).astype(np.int64)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    starts = np.cumsum(counts) - counts  # one per document, also for a batch of none
     # Shingle i of a document starts at word i; a shingle is valid if all its words are in that document.
     n_sh = np.where(counts >= ngram, counts - ngram + 1, np.minimum(counts, 1))
     sh_off = np.concatenate([[0], np.cumsum(n_sh)]).astype(np.int64)
