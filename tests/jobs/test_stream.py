@@ -9,6 +9,7 @@ import os
 import random
 import subprocess
 import sys
+import sysconfig
 import time
 from datetime import date
 from pathlib import Path
@@ -19,6 +20,7 @@ from conftest import SPEC_PATH
 
 from llm_lakehouse.core.settings import Settings
 from llm_lakehouse.core.streaming import StreamPaths, committed_files, stream_status
+from llm_lakehouse.devtools.rag_eval import package_documents
 from llm_lakehouse.devtools.sample import _prose, generate
 
 KAPPA_DAY = date(2026, 9, 20)
@@ -62,6 +64,9 @@ def test_replaying_a_landed_day_through_the_stream_gives_the_nightly_silver_rows
 
     landing = tmp_path / "landing"
     generate(landing, [KAPPA_DAY], docs_per_source=6, seed=33)
+    # Beside the sample, real text: the long descriptions of 40 installed packages.
+    real, _ = package_documents(Path(sysconfig.get_paths()["purelib"]), 40)
+    _write(landing / KAPPA_DAY.isoformat() / "web" / "packages.jsonl", real)
     kappa = _settings(settings, landing)
     ctx = RunContext(spark, spec, kappa, KAPPA_DAY, "kappa_nightly")
     ingest_day(ctx)
@@ -76,6 +81,7 @@ def test_replaying_a_landed_day_through_the_stream_gives_the_nightly_silver_rows
 
     nightly_docs, nightly_dropped = state()
     assert len(nightly_docs) > 10 and nightly_dropped  # the sample plants duplicates and hostile records
+    assert {f"web/{r['id']}" for r in real} & {d[0] for d in nightly_docs}
     for table in ("bronze.documents", silver, "silver.quarantine", "silver.dedup_index"):
         spark.sql(f"DELETE FROM {kappa.catalog.name}.{table} WHERE {day}")
 

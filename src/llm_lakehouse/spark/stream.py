@@ -15,9 +15,9 @@ from all three (and so from the serving index at its next sync). Every input rec
 records a later one of the batch replaced (``duplicate_doc_id``, as in a nightly day) and tombstones (``tombstone``).
 
 **Exactly once.** Spark's checkpoint runs a batch that did not commit again, on the same files or offsets.
-Every write is idempotent for a replay: bronze, quarantine and the audit take only rows whose key they do not
-hold (insert-only ``MERGE``), silver is a ``MERGE`` by ``doc_id``, the index and gold delete the batch's
-documents and append them again. A ``kill -9`` at any point and a restart leave no duplicate and lose nothing.
+Every write is idempotent for a replay, and one commit per table: bronze, quarantine and the audit take only
+rows whose key they do not hold (insert-only ``MERGE``); silver, the dedup index and gold each take one ``MERGE``
+that upserts the batch's rows and deletes the rows of its documents that are no longer theirs. A ``kill -9`` at any point and a restart leave no duplicate and lose nothing.
 
 Micro-batches commit to ``main`` directly: the quality gates judge whole days (volume, drop rates), which a
 stream never has. A later nightly build of a day replaces that day's rows, as a rerun does. On the embedded
@@ -223,6 +223,19 @@ def _stamped(df: DataFrame, run_id: str, now: str) -> DataFrame:
     )
 
 
+class Laps:
+    """Wall seconds between marks, per phase: where a micro-batch's time goes (in its audit row and status)."""
+
+    def __init__(self) -> None:
+        self.last = time.monotonic()
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, phase: str) -> None:
+        now = time.monotonic()
+        self.seconds[phase] = round(now - self.last, 2)
+        self.last = now
+
+
 class Writer:
     """The batch's idempotent writes to one catalog."""
 
@@ -240,43 +253,41 @@ class Writer:
         df.createOrReplaceTempView(name)
         return name
 
-    def insert_new(self, df: DataFrame, table: Table, keys: tuple[str, ...]) -> None:
-        """Inserts the rows whose key the table does not hold (a replayed batch adds nothing twice)."""
+    def insert_new(self, df: DataFrame, table: Table, keys: tuple[str, ...], also: str = "") -> None:
+        """Inserts the rows whose key (``keys``, and the condition ``also``) the table does not hold: a replayed
+        batch adds nothing twice."""
         view = self.view(self.rows(df, table), table.ident.replace(".", "_"))
-        on = " AND ".join(f"t.{k} <=> s.{k}" for k in keys)
+        on = " AND ".join([f"t.{k} <=> s.{k}" for k in keys] + ([f"({also})"] if also else []))
         self.spark.sql(
             f"MERGE INTO {self.name(table)} t USING {view} s ON {on} WHEN NOT MATCHED THEN INSERT *"
         )
 
-    def upsert(self, df: DataFrame, deleted: DataFrame, table: Table) -> None:
-        """One ``MERGE`` by ``doc_id``: rows of ``df`` replace or add their document, ``deleted`` (doc_id)
-        documents are removed."""
+    def upsert(self, df: DataFrame, table: Table, keys: tuple[str, ...], gone: DataFrame) -> None:
+        """One ``MERGE`` on ``keys``, one commit: rows of ``df`` replace or add theirs, rows whose key is in
+        ``gone`` are removed."""
         rows = self.rows(df, table).withColumn("_op", F.lit("upsert"))
-        gone = deleted.select(
+        deletes = gone.select(
             *[
-                F.col("doc_id") if f.name == "doc_id" else F.lit(None).cast(f.dataType).alias(f.name)
+                F.col(f.name) if f.name in keys else F.lit(None).cast(f.dataType).alias(f.name)
                 for f in rows.schema.fields
                 if f.name != "_op"
             ],
             F.lit("delete").alias("_op"),
         )
-        view = self.view(rows.unionByName(gone), "upsert")
+        view = self.view(rows.unionByName(deletes), f"{table.ident.replace('.', '_')}_upsert")
+        on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
         self.spark.sql(
-            f"MERGE INTO {self.name(table)} t USING {view} s ON t.doc_id = s.doc_id "
+            f"MERGE INTO {self.name(table)} t USING {view} s ON {on} "
             "WHEN MATCHED AND s._op = 'delete' THEN DELETE "
             "WHEN MATCHED THEN UPDATE SET * "
             "WHEN NOT MATCHED AND s._op = 'upsert' THEN INSERT *"
         )
 
-    def replace_docs(self, df: DataFrame, ids_view: str, table: Table) -> None:
-        """The rows of the batch's documents replaced by ``df``."""
-        self.replace_where(df, table, f"doc_id IN (SELECT doc_id FROM {ids_view})")
-
-    def replace_where(self, df: DataFrame, table: Table, condition: str) -> None:
-        """The rows matching ``condition`` replaced by ``df``: a delete, then an append (a replay does both
-        again; readers between the two see neither)."""
-        self.spark.sql(f"DELETE FROM {self.name(table)} WHERE {condition}")
-        self.rows(df, table).writeTo(self.name(table)).append()
+    def replace_docs(self, df: DataFrame, ids: DataFrame, table: Table, keys: tuple[str, ...]) -> None:
+        """The rows of the batch's documents (``ids``) become ``df``'s, in one ``MERGE`` on ``keys``: rows of
+        theirs that ``df`` does not hold are removed (an edited document's old chunks, a deleted one's all)."""
+        held = self.spark.table(self.name(table)).join(ids, "doc_id").select(*keys)
+        self.upsert(df, table, keys, held.join(df.select(*keys), list(keys), "left_anti"))
 
 
 def upsert_batch(
@@ -289,7 +300,7 @@ def upsert_batch(
 ) -> dict[str, Any]:
     """One micro-batch: ``records`` (bronze rows with ``ev_dt``, ``ev_ms``) into every table. Returns its
     counts."""
-    clock = Clock()
+    clock, lap = Clock(), Laps()
     skipped = skipped or []
     run_id = f"stream:{batch_id}"
     now = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
@@ -305,6 +316,7 @@ def upsert_batch(
         )
         marked = materialize(marked)
         stored.append(marked)
+        lap("read and pipes")
         # Each document's last state in this batch: its latest record, tombstones included.
         order = Window.partitionBy("doc_id").orderBy(
             F.desc(EV_MS), F.desc("source_file"), F.desc("line_number")
@@ -328,7 +340,6 @@ def upsert_batch(
             *[c for c in flagged.columns if not c.startswith("_")]
         )
         ids = latest.select("doc_id")
-        ids_view = w.view(ids, "ids")
         # History for dedup: every indexed document but the ones this batch decides anew (an edited document
         # is no duplicate of its own earlier version).
         dd = deduplicate(
@@ -372,8 +383,6 @@ def upsert_batch(
         stored.append(quarantine)
         deleted = ids.join(survivors.select("doc_id"), "doc_id", "left_anti")
         index = dd.index.drop("dt").join(survivors.select("doc_id", F.col(EV_DT).alias("dt")), "doc_id")
-        chunks = None
-        rag = spec.gold.rag
         counts = {
             "records": bronze.count(),
             "tombstones": tombs.count(),
@@ -382,40 +391,48 @@ def upsert_batch(
             "superseded": superseded.count(),
             "removed": deleted.count(),
         }
+        lap("dedup and counts")
+        rag = spec.gold.rag
+        chunks = None
+        if rag.enabled:
+            # Before the lock: embedding is the long part, and it only reads gold (the vectors to reuse).
+            check_chunking(rag)
+            previous = materialize(
+                spark.table(w.name(GOLD_CHUNKS))
+                .join(ids, "doc_id")
+                .where(F.col("model") == rag.embedding.model_id)
+                .groupBy("text_hash")
+                .agg(F.first("embedding").alias("embedding"))
+            )
+            stored.append(previous)
+            docs = survivors.select("doc_id", "source", "text")
+            with embedded_chunks(spark, rag, docs, previous) as (rows, new):
+                chunks = materialize(
+                    _stamped(rows.join(survivors.select("doc_id", EV_DT), "doc_id"), run_id, now)
+                )
+                stored.append(chunks)
+                counts["embedded"] = int(new["n"])
+            counts["chunks"] = chunks.count()
+            lap("chunk and embed")
         with catalog_lock(settings):
+            lap("catalog lock")
             w.insert_new(
                 _stamped(bronze, run_id, now), BRONZE, ("dt", "source", "source_file", "line_number")
             )
             w.insert_new(
                 _stamped(quarantine, run_id, now), QUARANTINE, ("source_file", "line_number", "reason")
             )
-            w.upsert(_stamped(survivors, run_id, now), deleted, spec.silver_table())
-            w.replace_docs(
-                index.withColumn("run_id", F.lit(run_id)).withColumn(
-                    "processed_at", F.lit(now).cast("timestamp")
-                ),
-                ids_view,
-                DEDUP_INDEX,
+            lap("write bronze and quarantine")
+            w.upsert(_stamped(survivors, run_id, now), spec.silver_table(), ("doc_id",), deleted)
+            lap("write silver")
+            stamped_index = index.withColumn("run_id", F.lit(run_id)).withColumn(
+                "processed_at", F.lit(now).cast("timestamp")
             )
-            if rag.enabled:
-                check_chunking(rag)
-                previous = materialize(
-                    spark.table(w.name(GOLD_CHUNKS))
-                    .join(ids, "doc_id")
-                    .where(F.col("model") == rag.embedding.model_id)
-                    .groupBy("text_hash")
-                    .agg(F.first("embedding").alias("embedding"))
-                )
-                stored.append(previous)
-                docs = survivors.select("doc_id", "source", "text")
-                with embedded_chunks(spark, rag, docs, previous) as (rows, new):
-                    chunks = materialize(
-                        _stamped(rows.join(survivors.select("doc_id", EV_DT), "doc_id"), run_id, now)
-                    )
-                    stored.append(chunks)
-                    counts["embedded"] = int(new["n"])
-                counts["chunks"] = chunks.count()
-                w.replace_docs(chunks, ids_view, GOLD_CHUNKS)
+            w.replace_docs(stamped_index, ids, DEDUP_INDEX, ("doc_id", "band"))
+            lap("write dedup index")
+            if chunks is not None:
+                w.replace_docs(chunks, ids, GOLD_CHUNKS, ("chunk_id",))
+                lap("write gold")
             audit = step_rows([p.pipe for p in spec.silver.pipes], acc.value)
             audit.append(
                 {
@@ -424,7 +441,12 @@ def upsert_batch(
                     "docs_out": counts["upserted"],
                     "docs_dropped": counts["quarantined"],
                     "wall_s": clock.wall(),
-                    "detail": {"batch_id": batch_id, **counts, "skipped_files": len(skipped)},
+                    "detail": {
+                        "batch_id": batch_id,
+                        **counts,
+                        "skipped_files": len(skipped),
+                        "seconds": lap.seconds,
+                    },
                 }
             )
             audit += [
@@ -440,14 +462,23 @@ def upsert_batch(
             frame = audit_frame(spark, STREAM.name, audit).withColumn(
                 EV_DT, F.lit(ctx.day.isoformat()).cast("date")
             )
-            w.replace_where(
-                _stamped(frame, run_id, now), RUN_AUDIT, f"job = '{STREAM.name}' AND run_id = '{run_id}'"
+            # A replayed batch's rows differ in timings and commit counts (the '*' row), not in their keys.
+            w.insert_new(
+                _stamped(frame, run_id, now),
+                RUN_AUDIT,
+                ("job", "run_id", "step", "reason"),
+                "s.step = '*' OR t.detail <=> s.detail",
             )
             # Everything is written; Spark has not committed the batch yet (a restart runs it again).
             faults.point("stream:written")
     finally:
         release(*stored)
-    return counts | {"batch_id": batch_id, "skipped_files": len(skipped), "wall_s": clock.wall()}
+    return counts | {
+        "batch_id": batch_id,
+        "skipped_files": len(skipped),
+        "wall_s": clock.wall(),
+        "seconds": lap.seconds,
+    }
 
 
 # --- the query -------------------------------------------------------------------------------------------------
