@@ -252,16 +252,26 @@ Runs `lakehouse index sync` whenever a task publishes `{GOLD_CHUNKS.ident}`: the
 
 def rag_index_task(spec: PipelineSpec, settings: Settings | None = None) -> BashOperator:
     """``lakehouse index sync`` from the jobs env (pyiceberg and LanceDB live there, not in Airflow's)."""
+    return _cli_task(
+        settings,
+        "sync",
+        "index sync --json",
+        "Brings the serving index to the published snapshot of gold.chunk_embeddings.",
+    )
+
+
+def _cli_task(settings: Settings | None, task_id: str, args: str, doc: str) -> BashOperator:
+    """A ``lakehouse`` command of the jobs env as a task on the default queue."""
     settings = settings or Settings.from_env()
     cli = Path(settings.spark.python).parent / "lakehouse"
     return BashOperator(
-        task_id="sync",
-        bash_command=f"{shlex.quote(str(cli))} index sync --json",
+        task_id=task_id,
+        bash_command=f"{shlex.quote(str(cli))} {args}",
         # The child sees the same lakehouse; secrets come from the worker's own environment (append_env).
         env=settings.spark_env(),
         append_env=True,
         queue=DEFAULT_QUEUE,
-        doc_md="Brings the serving index to the published snapshot of gold.chunk_embeddings.",
+        doc_md=doc,
     )
 
 
@@ -291,15 +301,11 @@ the task fails, with no retry: the failed task is the alert (Airflow's failure n
 
 def rag_freshness_task(spec: PipelineSpec, settings: Settings | None = None) -> BashOperator:
     """``lakehouse stream status --check`` from the jobs env: exit 1 (the task fails) over the SLO."""
-    settings = settings or Settings.from_env()
-    cli = Path(settings.spark.python).parent / "lakehouse"
-    return BashOperator(
-        task_id="check_lag",
-        bash_command=f"{shlex.quote(str(cli))} stream status --check --json --spec {shlex.quote(str(spec.path))}",
-        env=settings.spark_env(),
-        append_env=True,
-        queue=DEFAULT_QUEUE,
-        doc_md="Fails when the stream's lag is over the spec's freshness SLO.",
+    return _cli_task(
+        settings,
+        "check_lag",
+        f"stream status --check --json --spec {shlex.quote(str(spec.path))}",
+        "Fails when the stream's lag is over the spec's freshness SLO.",
     )
 
 

@@ -31,7 +31,7 @@ from llm_lakehouse.core.tables import BRONZE, DEDUP_INDEX, PII_AUDIT, QUARANTINE
 from llm_lakehouse.spark.audit import Clock, recorder, step_accumulator, step_rows, write_audit
 from llm_lakehouse.spark.common import materialize, only_source_arg, read_day, release, replace_day, stamp
 from llm_lakehouse.spark.context import RunContext
-from llm_lakehouse.spark.dedup import EXACT, NEAR, deduplicate
+from llm_lakehouse.spark.dedup import EXACT, NEAR, Dedup, deduplicate
 from llm_lakehouse.spark.publications import read_published
 from llm_lakehouse.spark.runner import run_job
 
@@ -128,15 +128,7 @@ def refine_day(ctx: RunContext, only_source: str | None = None) -> dict[str, Any
         unique = kept.where(F.col("_rank") == 1).drop("_rank")
         dedup_clock = Clock()
         dd = deduplicate(ctx, unique, only_source)
-        stored += dd.stored
-        checked = materialize(dd.docs)
-        stored.append(checked)
-        duplicates = quarantined(
-            checked.where(F.col("duplicate_of").isNotNull()),
-            "dedup",
-            F.col("dup_reason"),
-            F.col("dup_detail"),
-        )
+        checked, duplicates = split_duplicates(dd, stored)
         dropped = marked.where(F.col("drop_reason").isNotNull()).withColumn(
             "duplicate_of", F.lit(None).cast("string")
         )
@@ -189,6 +181,18 @@ def refine_day(ctx: RunContext, only_source: str | None = None) -> dict[str, Any
     )
     write_audit(ctx, "silver", audit)
     return {**counts, "dedup": dd.stats}
+
+
+def split_duplicates(dd: Dedup, stored: list[DataFrame]) -> tuple[DataFrame, DataFrame]:
+    """The deduplicated rows, computed once (kept for ``release`` in ``stored``), and the duplicates among them
+    as quarantine rows."""
+    stored += dd.stored
+    checked = materialize(dd.docs)
+    stored.append(checked)
+    duplicates = quarantined(
+        checked.where(F.col("duplicate_of").isNotNull()), "dedup", F.col("dup_reason"), F.col("dup_detail")
+    )
+    return checked, duplicates
 
 
 def pii_audit(silver: DataFrame) -> DataFrame:

@@ -65,7 +65,7 @@ from llm_lakehouse.spark.dedup import deduplicate
 from llm_lakehouse.spark.gold import check_chunking, embedded_chunks
 from llm_lakehouse.spark.ingest import jsonl_rows, record_row, row_batches, skip_reason
 from llm_lakehouse.spark.runner import RESULT_PREFIX, catalog_lock, run_lineage
-from llm_lakehouse.spark.silver import CLASH, REPLACED, mark_rows, quarantined
+from llm_lakehouse.spark.silver import CLASH, REPLACED, mark_rows, quarantined, split_duplicates
 
 log = logging.getLogger(__name__)
 
@@ -347,15 +347,7 @@ def upsert_batch(
             kept.where(F.col("_latest")).drop("_latest"),
             history=lambda h: h.join(ids, "doc_id", "left_anti"),
         )
-        stored += dd.stored
-        checked = materialize(dd.docs)
-        stored.append(checked)
-        duplicates = quarantined(
-            checked.where(F.col("duplicate_of").isNotNull()),
-            "dedup",
-            F.col("dup_reason"),
-            F.col("dup_detail"),
-        )
+        checked, duplicates = split_duplicates(dd, stored)
         survivors = materialize(
             checked.where(F.col("duplicate_of").isNull()).withColumn("n_chars", F.length("text"))
         )
