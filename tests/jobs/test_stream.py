@@ -64,8 +64,10 @@ def test_replaying_a_landed_day_through_the_stream_gives_the_nightly_silver_rows
 
     landing = tmp_path / "landing"
     generate(landing, [KAPPA_DAY], docs_per_source=6, seed=33)
-    # Beside the sample, real text: the long descriptions of 40 installed packages.
-    real, _ = package_documents(Path(sysconfig.get_paths()["purelib"]), 40)
+    # Beside the sample, real text: the long descriptions of 40 installed packages (not the first 80, which
+    # test_serving loads into the same lake: here they would be exact duplicates of an earlier day).
+    real = package_documents(Path(sysconfig.get_paths()["purelib"]), 120)[0][80:]
+    assert len(real) == 40
     _write(landing / KAPPA_DAY.isoformat() / "web" / "packages.jsonl", real)
     kappa = _settings(settings, landing)
     ctx = RunContext(spark, spec, kappa, KAPPA_DAY, "kappa_nightly")
