@@ -17,7 +17,6 @@ Writes DIR/part-*.jsonl ({"id", "text", "origin"}) and prints documents, MB and 
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import random
 import re
@@ -26,10 +25,11 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+from llm_lakehouse.devtools.realtext import MAN, man_text, read_text
+
 MAX_CHARS = 30_000
 MIN_CHARS = 200
 DOC = Path("/usr/share/doc")
-MAN = Path("/usr/share/man")
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -37,43 +37,6 @@ def _site_packages() -> list[Path]:
     roots = sorted(REPO.glob(".venvs/*/lib/python3*/site-packages"))
     roots += [Path(p) for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()]
     return list(dict.fromkeys(r.resolve() for r in roots))
-
-
-def _read(path: Path) -> str | None:
-    try:
-        raw = path.read_bytes()
-        if path.suffix == ".gz":
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError, gzip.BadGzipFile):
-        return None
-    return raw.decode("utf-8", "replace")
-
-
-_ROFF_ESCAPE = re.compile(r"\\f[BIRP0-9]|\\f\(..|\\\*\(..|\\\*.|\\s[-+]?\d|\\&|\\\||\\\^|\\c")
-_ROFF_CHAR = {r"\-": "-", r"\(em": "—", r"\(en": "–", r"\(aq": "'", r"\(dq": '"', r"\e": "\\", r"\ ": " "}
-
-
-def _man_text(roff: str) -> str:
-    """The text of a man page's roff source: requests and comments dropped, section names and inline markup
-    kept as words (no renderer: groff over 20,000 pages would take longer than the benchmark)."""
-    out = []
-    for line in roff.splitlines():
-        if line.startswith(('.\\"', "'\\\"", '\\"')):
-            continue
-        if line.startswith((".SH", ".SS")):
-            out.append("\n" + line[3:].strip().strip('"'))
-            continue
-        if line.startswith((".B ", ".I ", ".BR ", ".IR ", ".BI ", ".RB ", ".IB ")):
-            line = line.split(" ", 1)[1].replace('"', "")
-        elif line.startswith((".PP", ".LP", ".P", ".TP", ".IP", ".sp", ".br")):
-            out.append("")
-            continue
-        elif line.startswith((".", "'")):
-            continue
-        for code, char in _ROFF_CHAR.items():
-            line = line.replace(code, char)
-        out.append(_ROFF_ESCAPE.sub("", line))
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip()
 
 
 def _metadata_text(raw: str) -> str:
@@ -89,24 +52,24 @@ def real_documents() -> Iterator[tuple[str, str]]:
     """(origin, text) of every real document on this machine, in a stable order."""
     for root in _site_packages():
         for p in sorted(root.glob("*.dist-info/METADATA")):
-            yield "package_metadata", _metadata_text(_read(p) or "")
+            yield "package_metadata", _metadata_text(read_text(p) or "")
         for pattern in ("**/*.md", "**/*.rst", "**/README*", "**/*.txt"):
             for p in sorted(root.glob(pattern)):
                 if p.is_file() and "dist-info" not in p.parts[-2] and p.stat().st_size < 2_000_000:
-                    yield "package_docs", _read(p) or ""
+                    yield "package_docs", read_text(p) or ""
     for p in sorted(MAN.glob("**/*.gz")):
         if p.is_file() and not p.is_symlink():
-            yield "man_page", _man_text(_read(p) or "")
+            yield "man_page", man_text(read_text(p) or "")
     for p in sorted(DOC.glob("*/*")):
         if not p.is_file() or p.is_symlink():
             continue
         name = p.name.lower()
         if name.startswith("changelog"):
-            yield "changelog", _read(p) or ""
+            yield "changelog", read_text(p) or ""
         elif name == "copyright":
-            yield "copyright", _read(p) or ""
+            yield "copyright", read_text(p) or ""
         elif name.startswith(("readme", "news", "authors", "todo")) or name.endswith((".txt", ".md")):
-            yield "doc_file", _read(p) or ""
+            yield "doc_file", read_text(p) or ""
 
 
 def corpus_texts() -> list[tuple[str, str]]:

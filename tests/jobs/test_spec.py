@@ -123,6 +123,18 @@ def test_source_defaults_apply(tmp_path):
             "spark.conf",
             "expected Spark properties (spark.*), got ['driver.extraJavaOptions']",
         ),
+        (
+            "metrics: [n_chars]",
+            "metrics: [n_char]",
+            "quality.drift.checks.0.metrics.0",
+            "'n_char' is not a numeric column of silver or gold",
+        ),
+        (
+            "of: language, max_cramers_v: 0.3",
+            "of: lang, max_cramers_v: 0.3",
+            "quality.drift.checks.2.mix.of",
+            "Input should be 'language' or 'drop_reason'",
+        ),
     ],
     ids=[
         "unknown-pipe",
@@ -141,6 +153,8 @@ def test_source_defaults_apply(tmp_path):
         "bad-dedup-scope",
         "bad-tokenizer-library",
         "non-spark-conf-key",
+        "unknown-drift-metric",
+        "unknown-drift-mix",
     ],
 )
 def test_bad_spec_names_file_key_and_expectation(tmp_path, old, new, key, expected):

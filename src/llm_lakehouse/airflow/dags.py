@@ -21,6 +21,7 @@ from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import Asset, CronDataIntervalTimetable, CronTriggerTimetable, Param
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from llm_lakehouse.airflow.reports import CorpusReportLink
 from llm_lakehouse.core.errors import EmptyDayFailed
 from llm_lakehouse.core.reports import blocked_message
 from llm_lakehouse.core.settings import Settings
@@ -42,7 +43,9 @@ class LakehouseSparkSubmitOperator(SparkSubmitOperator):
     """spark-submit of a layer job; a day with nothing to process is settled without Spark. When the job's
     quality gate blocked the day, the task fails with the gate's own message (each failed expectation and its
     observed value) and is not retried: the same input would fail the same checks. Any other failure is
-    retried as usual."""
+    retried as usual. Each task links to the day's corpus report."""
+
+    operator_extra_links = (CorpusReportLink(),)
 
     def execute(self, context: Any) -> None:
         started = time.time()

@@ -274,6 +274,7 @@ def maintain(
 def stats(date_: DateOpt, as_json: JsonOpt = False) -> None:
     """Counts of one date: bronze, silver, quarantine, duplicates, gold documents and tokens."""
     from llm_lakehouse.core.catalog import day_stats, open_catalog, quality_results, run_audit, skipped_files
+    from llm_lakehouse.report import report_dir
 
     cat = open_catalog()
     result = day_stats(cat, _day(date_))
@@ -314,6 +315,9 @@ def stats(date_: DateOpt, as_json: JsonOpt = False) -> None:
         for r in skipped:
             f.add_row(r.get("source", ""), r.get("file", ""), r["reason"], f"{r['bytes'] or 0:,}")
         Console().print(f)
+    page = report_dir(Settings.from_env(), _day(date_)) / "index.html"
+    if page.exists():
+        console.print(f"corpus report: {page.as_uri()}  (lakehouse report --date {date_} rewrites it)")
     if checks:
         q = RichTable(title="ops.quality_results: the latest gate of each job")
         for c in ("job", "table", "expectation", "level", "result", "observed", "gate"):
@@ -342,6 +346,24 @@ def _jsonable(v: Any) -> Any:
     if isinstance(v, date | datetime):
         return v.isoformat()
     return v
+
+
+@app.command()
+def report(
+    date_: DateOpt,
+    days: Annotated[int, typer.Option("--days", min=1, help="days of trends, ending with --date")] = 14,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="folder (default $LAKEHOUSE_HOME/reports/DATE)")
+    ] = None,
+    spec_path: SpecOpt = DEFAULT_SPEC,
+) -> None:
+    """The day's corpus report: an offline HTML page with plots (funnel, signals, mix, PII, gate, drift, trends)."""
+    from llm_lakehouse.report import write_report
+
+    spec = _spec(spec_path)
+    page = write_report(spec, Settings.from_env(), _day(date_), days=days, out=out)
+    console.print(f"corpus report: {page.as_uri()}")
+    print(page)
 
 
 @app.command()

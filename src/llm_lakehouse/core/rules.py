@@ -129,6 +129,88 @@ Rule = Annotated[
 ]
 
 
+class _DriftCheck(StrictModel):
+    """One drift check of the spec's ``quality.drift`` block: the day, per source, against the pooled
+    trailing window of published days. It flags a source only when the effect exceeds its threshold *and*,
+    for tests that have one, the p-value is under ``alpha``: a big window makes tiny shifts significant, a
+    small day makes big-looking shifts noise."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    level: Level = "blocking"
+    alpha: float = Field(0.01, gt=0, lt=1)
+
+    # As the gate's other rules name themselves (task log, ops.quality_results, DataHub assertions).
+    @property
+    def label(self) -> str:
+        return self.name
+
+    @property
+    def expect(self) -> str:
+        return f"drift_{self.check}"  # type: ignore[attr-defined]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return ()
+
+
+class DistributionDrift(_DriftCheck):
+    """Kolmogorov-Smirnov (statistic D) or the population stability index on per-document values: quality
+    signals and ``n_chars`` (the silver gate), ``n_tokens`` (the gold gate)."""
+
+    check: Literal["distribution"]
+    metrics: list[str] = Field(min_length=1)
+    test: Literal["ks", "psi"] = "ks"
+    max_statistic: float = Field(gt=0)
+
+
+class MixDrift(_DriftCheck):
+    """Chi-squared on a categorical mix: the documents' ``language`` (fastText label, from the profile sample)
+    or their ``drop_reason`` (every record of the day: kept, or its quarantine reason). The effect is
+    Cramér's V."""
+
+    check: Literal["mix"]
+    of: Literal["language", "drop_reason"]
+    max_cramers_v: float = Field(gt=0, le=1)
+
+
+class EmbeddingDrift(_DriftCheck):
+    """On a sample of the day's chunk embeddings (the gold gate): the cosine distance between the day's and
+    the window's centroids, and the squared maximum mean discrepancy (RBF kernel, median bandwidth) with a
+    permutation p-value. Either over its threshold flags the source."""
+
+    check: Literal["embedding"]
+    max_centroid_shift: float = Field(0.1, gt=0, le=2)
+    max_mmd: float = Field(0.05, gt=0)
+    sample: int = Field(300, ge=20, le=5000)
+    permutations: int = Field(200, ge=20, le=5000)
+
+
+DriftCheck = Annotated[DistributionDrift | MixDrift | EmbeddingDrift, Field(discriminator="check")]
+
+
+class Drift(StrictModel):
+    """The ``quality.drift`` block: checks that compare each source's day with its trailing window."""
+
+    # Published days before the day that form the baseline (a blocked day never reaches main, so never one).
+    window_days: int = Field(7, ge=1, le=366)
+    # Fewer days with the source's documents in the window: "no baseline", never a failure.
+    min_history: int = Field(3, ge=1)
+    # Fewer documents on either side: "too few documents", never a false alarm.
+    min_docs: int = Field(30, ge=2)
+    # Documents profiled per source and day (``ops.doc_profile``): signals, language, length, outcome.
+    sample_size: int = Field(2000, ge=50, le=100_000)
+    # Example documents per drop reason and source kept for the report, from scrubbed text only.
+    examples: int = Field(3, ge=0, le=20)
+    checks: list[DriftCheck] = []
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Drift:
+        names = [c.name for c in self.checks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"drift check names must be unique, got {names}")
+        return self
+
+
 class Quality(StrictModel):
     # wap: each job writes its day to an Iceberg branch, validates it, then fast-forwards main (the default).
     # direct: jobs write main and nothing is checked (no gate; for debugging a spec, not for production).
@@ -137,6 +219,8 @@ class Quality(StrictModel):
     keep_failed_branches_days: float = Field(7, gt=0)
     # Table ("<layer>.<table>") -> its rules, checked on every day a job writes to it.
     tables: dict[str, list[Rule]] = {}
+    # Drift of each day against its trailing window, judged in the same gate (silver and gold).
+    drift: Drift = Drift()
 
     def rules(self, table: str) -> list[Rule]:
         return list(self.tables.get(table, []))

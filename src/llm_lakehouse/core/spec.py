@@ -21,7 +21,7 @@ from llm_lakehouse.core.pii.policy import PiiPolicy
 from llm_lakehouse.core.pipes import REGISTRY, pipe_columns
 from llm_lakehouse.core.rules import Quality
 from llm_lakehouse.core.stages import STAGES
-from llm_lakehouse.core.tables import SILVER, TABLES, WAP_LAYERS, Table, with_columns
+from llm_lakehouse.core.tables import NUMERIC, SILVER, TABLES, WAP_LAYERS, Table, with_columns
 
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -382,6 +382,23 @@ class PipelineSpec(StrictModel):
                 of = getattr(rule, "of", None)
                 if of is not None and of not in TABLES:
                     raise ValueError(f"{key}.{i}.of: unknown table {of!r}; expected one of {sorted(TABLES)}")
+        return self
+
+    @model_validator(mode="after")
+    def _drift_metrics_exist(self) -> PipelineSpec:
+        # A metric no pipe computes would never be compared: fail at load with its key instead.
+        added = pipe_columns([p.pipe for p in self.silver.pipes])
+        known = sorted({n for n, sql, _ in added if sql in NUMERIC} | {"n_chars", "n_tokens"})
+        for i, check in enumerate(self.quality.drift.checks):
+            key = f"quality.drift.checks.{i}"
+            for j, metric in enumerate(getattr(check, "metrics", ())):
+                if metric not in known:
+                    raise ValueError(
+                        f"{key}.metrics.{j}: {metric!r} is not a numeric column of silver or gold; "
+                        f"expected one of {known}"
+                    )
+            if getattr(check, "of", None) == "language" and "lang" not in {n for n, _, _ in added}:
+                raise ValueError(f"{key}.of: language needs a language pipe in silver.pipes")
         return self
 
     @property

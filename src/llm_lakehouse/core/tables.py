@@ -32,7 +32,11 @@ _ARROW = {
     "ARRAY<FLOAT>": pa.list_(pa.float32()),
     "ARRAY<BIGINT>": pa.list_(pa.int64()),
     "MAP<STRING, INT>": pa.map_(pa.string(), pa.int32()),
+    "MAP<STRING, DOUBLE>": pa.map_(pa.string(), pa.float64()),
 }
+
+# Spark SQL types that compare as numbers (drift checks, the report's distributions).
+NUMERIC = frozenset({"INT", "BIGINT", "FLOAT", "DOUBLE"})
 
 
 def _quote(text: str) -> str:
@@ -328,6 +332,64 @@ PUBLICATIONS = Table(
     "latest row, so they never combine one run's table with another run's",
 )
 
+DOC_PROFILE = Table(
+    "ops",
+    "doc_profile",
+    (
+        ("source", "STRING", "landing feed name"),
+        ("doc_id", "STRING", "source-qualified document id of the sampled record"),
+        ("stage", "STRING", "pipe or step that dropped it; null when the pipes kept it"),
+        ("reason", "STRING", "its quarantine reason; null when the pipes kept it"),
+        ("lang", "STRING", "language label; null when it was dropped before the language pipe"),
+        ("n_chars", "INT", "characters of its text as the pipes left it"),
+        ("signals", "MAP<STRING, DOUBLE>", "its numeric pipe columns (quality signals, language score)"),
+        ("example", "BOOLEAN", "true: an example of its drop reason for the report, outside the sample"),
+        (
+            "excerpt",
+            "STRING",
+            "example rows only: the text's start, scrubbed by the source's PII policy (never bronze text)",
+        ),
+        ("dt", "DATE", "logical date"),
+        ("run_id", "STRING", "silver run id"),
+        ("processed_at", "TIMESTAMP", "when the silver job ran"),
+    ),
+    partition_by=("dt", "source"),
+    comment="A deterministic sample of each source's records per day (kept and dropped) with their quality "
+    "signals, for drift checks and the corpus report, plus a few scrubbed examples per drop reason",
+)
+
+DRIFT_RESULTS = Table(
+    "ops",
+    "drift_results",
+    (
+        ("job", "STRING", "silver or gold: the gate that ran the check"),
+        ("check_name", "STRING", "the drift check's name in the spec"),
+        ("kind", "STRING", "distribution, mix or embedding"),
+        ("test", "STRING", "ks, psi, chi2 or mmd"),
+        ("source", "STRING", "landing feed name"),
+        (
+            "metric",
+            "STRING",
+            "the value compared: a signal, n_chars, n_tokens, language, drop_reason, embedding",
+        ),
+        ("level", "STRING", "blocking or warning"),
+        ("status", "STRING", "drift, ok, no_baseline or too_few"),
+        ("statistic", "DOUBLE", "KS D, PSI, Cramér's V or MMD²; null when not compared"),
+        ("p_value", "DOUBLE", "the test's p-value, where it has one"),
+        ("threshold", "DOUBLE", "the check's maximum statistic"),
+        ("n_day", "BIGINT", "values on the day's side"),
+        ("n_baseline", "BIGINT", "values in the trailing window"),
+        ("baseline_days", "INT", "published days with the source's documents in the window"),
+        ("detail", "STRING", "medians, top categories or the centroid shift, as JSON"),
+        ("outcome", "STRING", "what the gate did with the day: published, accepted_warnings or blocked"),
+        ("dt", "DATE", "logical date"),
+        ("run_id", "STRING", "run id"),
+        ("processed_at", "TIMESTAMP", "when the gate ran"),
+    ),
+    partition_by=("dt", "job"),
+    comment="Drift of each source's day against its trailing window of published days, per check and metric",
+)
+
 ALL_TABLES = (
     BRONZE,
     SILVER,
@@ -339,6 +401,8 @@ ALL_TABLES = (
     PII_AUDIT,
     QUALITY_RESULTS,
     PUBLICATIONS,
+    DOC_PROFILE,
+    DRIFT_RESULTS,
 )
 TABLES = {t.ident: t for t in ALL_TABLES}
 
@@ -397,6 +461,17 @@ LINEAGE: dict[str, Lineage] = {
             "policy": ("silver.documents.pii_policy",),
             "kind": (),
             "survived": (),
+        },
+    ),
+    "ops.doc_profile": Lineage(
+        ("bronze.documents",),
+        {
+            "stage": (),
+            "reason": ("bronze.documents.parse_error", "bronze.documents.text"),
+            "lang": ("bronze.documents.text",),
+            "n_chars": ("bronze.documents.text",),
+            "signals": ("bronze.documents.text",),
+            "excerpt": ("bronze.documents.text",),
         },
     ),
     "gold.training_documents": Lineage(

@@ -20,13 +20,17 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from llm_lakehouse.core.errors import QualityGateFailed
 from llm_lakehouse.core.settings import Settings
 from llm_lakehouse.core.spec import PipelineSpec, load_spec
 from llm_lakehouse.core.stages import STAGES
 from llm_lakehouse.datahub import emit_job_lineage
+from llm_lakehouse.report import write_report
 from llm_lakehouse.spark.context import RunContext, Timings
 
 RESULT_PREFIX = "LAKEHOUSE_RESULT "
+# The corpus report is written at the end of a day's build (gold), and by any gate that holds a day.
+REPORTED_STAGE = "gold"
 log = logging.getLogger("llm_lakehouse")
 
 
@@ -127,12 +131,26 @@ def run_job(
             # The run instance says FAILURE in DataHub too; only the exception's type: its message can
             # carry data (the gate's own message is in the task log and ops.quality_results).
             run_lineage(spec, settings, stage, run | {"error": type(exc).__name__}, started, ctx.assertions)
+            if isinstance(exc, QualityGateFailed):
+                corpus_report(ctx)  # a held day's drift and failed checks are what to look at
             raise
+        if stage == REPORTED_STAGE:
+            with timings.phase("report"):
+                result["report"] = corpus_report(ctx)
     result = run | result | {"timings": timings.seconds}
     run_lineage(spec, settings, stage, result, started, ctx.assertions)
     print(RESULT_PREFIX + json.dumps(result, sort_keys=True), flush=True)
     sys.stdout.flush()
     return result
+
+
+def corpus_report(ctx: RunContext) -> str | None:
+    """The day's corpus report (``report/corpus.py``); it never fails a job."""
+    try:
+        return str(write_report(ctx.spec, ctx.settings, ctx.day))
+    except Exception as exc:
+        log.warning("corpus report not written: %s", exc)
+        return None
 
 
 def warm_up_gate() -> None:

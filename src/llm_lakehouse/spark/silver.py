@@ -27,11 +27,12 @@ from llm_lakehouse.core.pipes import build_chain, pipe_columns, step_labels
 from llm_lakehouse.core.pipes.base import DROP_COLUMNS
 from llm_lakehouse.core.settings import Settings
 from llm_lakehouse.core.spec import PipelineSpec
-from llm_lakehouse.core.tables import BRONZE, DEDUP_INDEX, PII_AUDIT, QUARANTINE
+from llm_lakehouse.core.tables import BRONZE, DEDUP_INDEX, DOC_PROFILE, PII_AUDIT, QUARANTINE
 from llm_lakehouse.spark.audit import Clock, recorder, step_accumulator, step_rows, write_audit
 from llm_lakehouse.spark.common import materialize, only_source_arg, read_day, release, replace_day, stamp
 from llm_lakehouse.spark.context import RunContext
 from llm_lakehouse.spark.dedup import EXACT, NEAR, Dedup, deduplicate
+from llm_lakehouse.spark.profile import profile_rows
 from llm_lakehouse.spark.publications import read_published
 from llm_lakehouse.spark.runner import run_job
 
@@ -149,6 +150,9 @@ def refine_day(ctx: RunContext, only_source: str | None = None) -> dict[str, Any
             # Written after silver's commit: by then the accumulator holds every batch's canary outcome.
             audit_rows = pii_audit(silver).unionByName(canary_rows(spark, canaries.value))
             replace_day(stamp(audit_rows, day, run_id), PII_AUDIT, settings, day, only_source)
+        # What drift checks and the corpus report read: a sample of every record, scrubbed examples per reason.
+        profile = profile_rows(spec, marked, duplicates)
+        replace_day(stamp(profile, day, run_id), DOC_PROFILE, settings, day, only_source)
         dedup_wall = dedup_clock.wall()
     finally:
         release(*stored)

@@ -47,6 +47,7 @@ from llm_lakehouse.core.tables import QUALITY_RESULTS, TABLES
 from llm_lakehouse.spark import publications
 from llm_lakehouse.spark.common import day_filter, stamp
 from llm_lakehouse.spark.context import RunContext
+from llm_lakehouse.spark.drift import record_results, run_checks
 from llm_lakehouse.spark.gate import Outcome, check_table, to_json, update_data_docs
 
 log = logging.getLogger(__name__)
@@ -263,6 +264,9 @@ def write_audit_publish(
             written = [t for t in tables if branch in branches(settings, t)]
             outcomes = [o for t in written for o in check_table(ctx, t)]
             update_data_docs(ctx)
+            # The day against its trailing window of published days, on what the branch holds.
+            drifted, drift_results = run_checks(ctx, stage) if written else ([], [])
+            outcomes += drifted
     finally:
         spark.conf.unset(WAP_BRANCH_CONF)
     gate = Gate(outcomes, ctx.accept_warnings)
@@ -275,6 +279,7 @@ def write_audit_publish(
         data_docs_index(settings).as_uri(),
     )
     record(spark, settings, stage, day, run_id, branch, gate)
+    record_results(ctx, stage, drift_results, gate.outcome)
     report = gate_report(stage, day, run_id, branch, gate) | {"data_docs": str(data_docs_index(settings))}
     # DataHub assertions go with the run's lineage (runner.py): one write to the metadata store per run.
     ctx.assertions.extend(o.record() for o in outcomes)
