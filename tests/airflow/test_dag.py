@@ -57,6 +57,17 @@ def test_dag_is_derived_from_the_spec(dagbag):
     # The spec wants a GPU for gold (tokens + embeddings): the gpu Celery queue; the rest the default one.
     assert [dag.get_task(t).queue for t in ("bronze", "silver", "gold")] == ["default", "default", "gpu"]
     assert dag.params["accept_quality_warnings"] is False
+    # Every Spark task links to its day's corpus report, computed from the run's data interval.
+    from llm_lakehouse.airflow.reports import CorpusReportLink
+
+    class Ti:  # what the link reads on the worker: the task's template context
+        def get_template_context(self):
+            return {"data_interval_start": pendulum.datetime(2026, 11, 1, tz="UTC"), "logical_date": None}
+
+    for task in dag.tasks:
+        assert [link.name for link in task.operator_extra_links] == ["Corpus report"]
+    link = CorpusReportLink().get_link(dag.get_task("gold"), ti_key=Ti())
+    assert link == "/lakehouse-reports/2026-11-01/index.html"
     # Airflow normalizes the URI with a trailing slash.
     outlets = {o.uri.rstrip("/") for t in dag.tasks for o in t.outlets}
     assert "iceberg://lakehouse.gold.training_documents" in outlets
@@ -104,6 +115,9 @@ def test_dag_test_builds_one_day(dagbag, airflow_db):
     )
     assert got["gold_documents"] == got["silver"] and got["gold_tokens"] > 0
     check_lineage_store(got, run.run_id)
+    # The gold job wrote the day's corpus report (its link is checked on a running standalone, test_e2e.py).
+    page = SETTINGS.home / "reports" / day.isoformat() / "index.html"
+    assert page.exists() and f"corpus of {day.isoformat()}" in page.read_text()
 
 
 def test_the_rag_index_dag_runs_on_gold_and_syncs_the_index(dagbag, airflow_db):

@@ -127,6 +127,19 @@ def test_browser_trigger_backfill(airflow):
             page.goto(f"{af.url}/dags/corpus_nightly/runs/{runs[0]['dag_run_id']}", wait_until="load")
             page.wait_for_timeout(3_000)  # the grid fills from API calls after the page loads
             page.screenshot(path=str(SCREENSHOTS / "airflow-grid.png"))
+            # Each Spark task links to the day's corpus report, which the lakehouse_reports plugin serves on
+            # the API server to logged-in users only.
+            links = af.api(
+                "GET", f"/api/v2/dags/corpus_nightly/dagRuns/{runs[0]['dag_run_id']}/taskInstances/gold/links"
+            )
+            link = links["extra_links"]["Corpus report"]
+            assert link == f"/lakehouse-reports/{day.isoformat()}/index.html", links
+            anonymous = ctx.browser.new_context().request.get(f"{af.url}{link}")
+            assert anonymous.status in (401, 403), anonymous.status
+            report = page.goto(f"{af.url}{link}", wait_until="load")
+            assert report.status == 200 and "corpus of" in page.content()
+            sizes = page.eval_on_selector_all("img", "els => els.map(e => [e.naturalWidth, e.naturalHeight])")
+            assert len(sizes) >= 5 and all(w > 300 and h > 150 for w, h in sizes), sizes
         finally:
             browser.close()
     assert counts(day) == expected(manifest, day)

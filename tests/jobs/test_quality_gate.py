@@ -196,7 +196,11 @@ def test_planted_bad_rows_fail_each_named_expectation_and_leak_no_value(history,
     assert day_rows(spark, settings, silver.ident, day, "wap_silver_gate_planted_1") == 5
     # No offending value anywhere the gate writes: results table, report, GX results and Data Docs.
     rows = results(spark, settings, "gate__planted")
-    assert len(rows) == len(spec.quality.rules("silver.documents"))
+    # Each rule of the table, and each of silver's drift checks (nothing to compare on this day: passed).
+    drift = [c for c in spec.quality.drift.checks if c.name in {r["expectation"] for r in rows}]
+    assert {c.name for c in drift} == {"length_shift", "language_mix", "outcome_mix", "signal_shift"}
+    assert len(rows) == len(spec.quality.rules("silver.documents")) + len(drift)
+    assert all(r["success"] for r in rows if r["gx_type"] == "lakehouse.drift")
     assert LEAKED not in json.dumps([r.asDict() for r in rows], default=str)
     assert LEAKED not in message
     for f in quality_dir(settings).rglob("*"):

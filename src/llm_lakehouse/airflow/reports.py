@@ -32,14 +32,16 @@ class CorpusReportLink(BaseOperatorLink):
 
 def reports_app(root: Path):  # noqa: ANN201 - fastapi.FastAPI, imported here: only the API server needs it
     """A FastAPI app serving ``root/<day>/<file>`` to logged-in users."""
-    from airflow.api_fastapi.core_api.security import GetUserDep
-    from fastapi import FastAPI, HTTPException
+    from airflow.api_fastapi.core_api.security import get_user
+    from fastapi import Depends, FastAPI, HTTPException
     from fastapi.responses import FileResponse
 
     app = FastAPI(title="Corpus reports")
 
-    @app.get("/{day}/{name}")
-    def report_file(day: str, name: str, user: GetUserDep) -> FileResponse:  # noqa: ARG001 - the login check
+    # No annotations FastAPI would have to resolve: this module's annotations are strings, and the
+    # dependency's type is imported here, not at module level (FastAPI took ``user`` for a query parameter).
+    @app.get("/{day}/{name}", response_model=None)
+    def report_file(day: str, name: str, _user: object = Depends(get_user)) -> Any:  # noqa: ANN401
         path = root / day / name
         if not (_DAY.match(day) and _FILE.match(name)) or not path.is_file():
             raise HTTPException(status_code=404, detail="no such report file")

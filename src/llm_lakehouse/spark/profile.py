@@ -24,9 +24,11 @@ from pyspark.sql import functions as F
 
 from llm_lakehouse.core.pipes import build_chain, pipe_columns
 from llm_lakehouse.core.spec import PipelineSpec
-from llm_lakehouse.core.tables import DOC_PROFILE, NUMERIC
+from llm_lakehouse.core.tables import NUMERIC
 
 EXCERPT_CHARS = 400
+# A record of the day: its landing file and line (doc ids repeat when a day replaces a record).
+KEY = ("source_file", "line_number")
 # Read before scrubbing: enough context for NER at the excerpt's end, bounded work for a 1 MB record.
 SCRUB_CHARS = 1200
 
@@ -46,48 +48,63 @@ def _signals(columns: list[str]):  # noqa: ANN202
 
 
 def profile_rows(spec: PipelineSpec, marked: DataFrame, duplicates: DataFrame) -> DataFrame:
-    """The day's ``ops.doc_profile`` rows, less the run's stamp: the sample and the scrubbed examples."""
+    """The day's ``ops.doc_profile`` rows, less the run's stamp: the sample and the scrubbed examples.
+
+    Nothing here sorts text: the sample carries no text, and examples are picked by key first, their text
+    joined to the few picked (every dropped record's text through a sort cost more than all the rest)."""
     drift = spec.quality.drift
-    lang = F.col("lang") if "lang" in marked.columns else F.lit(None).cast("string")
-    shaped = marked.select(
-        "source",
-        "doc_id",
-        F.col("drop_stage").alias("stage"),
-        F.col("drop_reason").alias("reason"),
-        lang.alias("lang"),
-        F.length("text").alias("n_chars"),
-        _signals([c for c in signal_columns(spec) if c in marked.columns]).alias("signals"),
-        "text",
-    )
     order = F.xxhash64("doc_id", "source")
+    lang = F.col("lang") if "lang" in marked.columns else F.lit(None).cast("string")
     sample = (
-        shaped.withColumn("_n", F.row_number().over(Window.partitionBy("source").orderBy(order)))
+        marked.select(
+            "source",
+            "doc_id",
+            F.col("drop_stage").alias("stage"),
+            F.col("drop_reason").alias("reason"),
+            lang.alias("lang"),
+            F.length("text").alias("n_chars"),
+            _signals([c for c in signal_columns(spec) if c in marked.columns]).alias("signals"),
+            order.alias("_h"),
+        )
+        .withColumn("_n", F.row_number().over(Window.partitionBy("source").orderBy("_h")))
         .where(F.col("_n") <= drift.sample_size)
-        .drop("_n", "text")
+        .drop("_n", "_h")
         .withColumn("example", F.lit(False))
         .withColumn("excerpt", F.lit(None).cast("string"))
     )
     if not drift.examples:
         return sample
-    dup = duplicates.select(
-        "source",
-        "doc_id",
-        F.col("drop_stage").alias("stage"),
-        F.col("drop_reason").alias("reason"),
-        (F.col("lang") if "lang" in duplicates.columns else F.lit(None).cast("string")).alias("lang"),
-        F.length("text").alias("n_chars"),
-        F.create_map().cast("map<string,double>").alias("signals"),
-        "text",
-    )
-    by_reason = Window.partitionBy("source", "reason").orderBy(order)
-    pick = (
-        shaped.where(F.col("reason").isNotNull())
-        .unionByName(dup)
-        .withColumn("_n", F.row_number().over(by_reason))
+    # Dedup's duplicates passed the pii step: their text in ``marked`` is scrubbed already.
+    picked = (
+        marked.where(F.col("drop_reason").isNotNull())
+        .select(
+            "source", "doc_id", *KEY, F.col("drop_stage").alias("stage"), F.col("drop_reason").alias("reason")
+        )
+        .unionByName(
+            duplicates.select("source", "doc_id", *KEY, "drop_stage", "drop_reason").toDF(
+                "source", "doc_id", *KEY, "stage", "reason"
+            )
+        )
+        .withColumn("_n", F.row_number().over(Window.partitionBy("source", "reason").orderBy(order)))
         .where(F.col("_n") <= drift.examples)
         .drop("_n")
     )
-    examples = _scrubbed(spec, pick).withColumn("example", F.lit(True))
+    text = marked.select(*KEY, "text")
+    rows = (
+        F.broadcast(picked)
+        .join(text, list(KEY))
+        .select(
+            "source",
+            "doc_id",
+            "stage",
+            "reason",
+            F.lit(None).cast("string").alias("lang"),
+            F.length("text").alias("n_chars"),
+            F.create_map().cast("map<string,double>").alias("signals"),
+            "text",
+        )
+    )
+    examples = _scrubbed(spec, rows).withColumn("example", F.lit(True))
     return sample.unionByName(examples)
 
 
@@ -110,7 +127,3 @@ def _scrubbed(spec: PipelineSpec, rows: DataFrame) -> DataFrame:
             yield batch.select(out_cols).append_column("excerpt", excerpt)
 
     return pre.mapInArrow(scrub, schema)
-
-
-def profile_columns() -> list[str]:
-    return [c for c in DOC_PROFILE.column_names if c not in ("dt", "run_id", "processed_at")]

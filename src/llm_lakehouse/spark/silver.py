@@ -151,8 +151,9 @@ def refine_day(ctx: RunContext, only_source: str | None = None) -> dict[str, Any
             audit_rows = pii_audit(silver).unionByName(canary_rows(spark, canaries.value))
             replace_day(stamp(audit_rows, day, run_id), PII_AUDIT, settings, day, only_source)
         # What drift checks and the corpus report read: a sample of every record, scrubbed examples per reason.
-        profile = profile_rows(spec, marked, duplicates)
-        replace_day(stamp(profile, day, run_id), DOC_PROFILE, settings, day, only_source)
+        with ctx.timings.phase("profile"):
+            profile = profile_rows(spec, marked, duplicates)
+            replace_day(stamp(profile, day, run_id), DOC_PROFILE, settings, day, only_source)
         dedup_wall = dedup_clock.wall()
     finally:
         release(*stored)

@@ -265,7 +265,8 @@ def write_audit_publish(
             outcomes = [o for t in written for o in check_table(ctx, t)]
             update_data_docs(ctx)
             # The day against its trailing window of published days, on what the branch holds.
-            drifted, drift_results = run_checks(ctx, stage) if written else ([], [])
+            with phase("drift"):
+                drifted, drift_results = run_checks(ctx, stage) if written else ([], [])
             outcomes += drifted
     finally:
         spark.conf.unset(WAP_BRANCH_CONF)
