@@ -53,7 +53,9 @@ def run(settings: Settings, spec_path: Path, day: date) -> dict[str, dict]:
     out = {}
     for stage in DAY_STAGES:
         # Real text fails the sample-tuned quarantine_share warning (76 % dropped): accepted, as a team would.
-        cmd = spark_submit_command(settings, spec, stage, day.isoformat(), f"bench__{day}", ["--accept-warnings"])
+        cmd = spark_submit_command(
+            settings, spec, stage, day.isoformat(), f"bench__{day}", ["--accept-warnings"]
+        )
         started = time.monotonic()
         proc = subprocess.run(cmd, capture_output=True, text=True, env=os.environ | settings.spark_env())
         if proc.returncode:
@@ -67,7 +69,9 @@ def run(settings: Settings, spec_path: Path, day: date) -> dict[str, dict]:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--mb", type=float, default=100, help="the corpus of both days (~23k real documents at 95)")
+    p.add_argument(
+        "--mb", type=float, default=100, help="the corpus of both days (~23k real documents at 95)"
+    )
     p.add_argument("--docs", type=int, default=17_000, help="documents of the measured (second) day")
     a = p.parse_args()
     with tempfile.TemporaryDirectory() as home:

@@ -17,7 +17,9 @@ Runs, one after the other on a quiet machine (each script's own docstring says w
 - ``serving_index.py``: the RAG serving index at 100k chunks: an incremental sync vs a full rebuild, query
   latency (keyword, vector, hybrid) and retrieval quality on man pages;
 - ``stream_freshness.py``: the streaming path on real text: landing → ``lakehouse search`` at a steady trickle
-  (p50, p95), and a micro-batch of 1 % new documents against a full rebuild (a replay of everything landed).
+  (p50, p95), and a micro-batch of 1 % new documents against a full rebuild (a replay of everything landed);
+- ``report_drift_cost.py``: what the profile, the drift checks and the corpus report add to silver + gold at
+  17,000 real documents a day (one day without a baseline, one compared with it).
 
 Each one's Markdown goes to ``bench/results/<date>.md`` under a heading with its command, after the machine
 and the git revision; the README and BENCHMARKS.md quote numbers from such a file. ``--only NAME ...`` runs
@@ -71,6 +73,11 @@ SUITE: dict[str, tuple[str, list[str], list[str]]] = {
         "stream_freshness",
         ["--docs", "1000", "--files", "20", "--every", "10"],
         ["--docs", "100", "--files", "3", "--every", "10"],
+    ),
+    "report_drift_cost": (
+        "report_drift_cost",
+        ["--mb", "100", "--docs", "17000"],
+        ["--mb", "5", "--docs", "600"],
     ),
 }
 

@@ -99,6 +99,20 @@ def test_stats_json_matches_the_build(built):
     assert jobs[("silver", "*")]["docs_in"] == summary["bronze"]
     assert jobs[("gold", "*")]["docs_out"] == summary["gold_documents"]
     assert ("silver", "validate") in jobs and ("bronze", "*") in jobs
+    # The build's gold job wrote the day's corpus report; stats points at it.
+    assert stats["report"] == str(home / "reports" / DAY / "index.html")
+
+
+def test_report_writes_the_page_where_asked(built, tmp_path):
+    home, summary, _ = built
+    proc = run(home, "report", "--date", DAY, "--days", "3", "--out", str(tmp_path / "r"))
+    page = Path(proc.stdout.strip())
+    assert page == tmp_path / "r" / "index.html"
+    text = page.read_text()
+    assert f"{summary['bronze']} records" in text and "malformed_json" in text
+    assert (tmp_path / "r" / "funnel.png").stat().st_size > 1000
+    bad = run(home, "report", "--date", "2026-13-01", ok=False)
+    assert bad.returncode == 2 and "expected YYYY-MM-DD" in bad.stderr
 
 
 def test_export_writes_rows_of_the_day(built, tmp_path):

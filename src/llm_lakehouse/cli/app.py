@@ -281,12 +281,11 @@ def stats(date_: DateOpt, as_json: JsonOpt = False) -> None:
     steps = run_audit(cat, _day(date_))
     checks = quality_results(cat, _day(date_))
     skipped = skipped_files(cat, _day(date_))
+    page = report_dir(Settings.from_env(), _day(date_)) / "index.html"
+    report = str(page) if page.exists() else None
     if as_json:
-        print(
-            json.dumps(
-                {**result, "audit": steps, "quality": checks, "skipped_files": skipped}, sort_keys=True
-            )
-        )
+        out = {**result, "audit": steps, "quality": checks, "skipped_files": skipped, "report": report}
+        print(json.dumps(out, sort_keys=True))
         return
     t = RichTable(title=f"lakehouse {result['date']}")
     t.add_column("measure")
@@ -315,8 +314,7 @@ def stats(date_: DateOpt, as_json: JsonOpt = False) -> None:
         for r in skipped:
             f.add_row(r.get("source", ""), r.get("file", ""), r["reason"], f"{r['bytes'] or 0:,}")
         Console().print(f)
-    page = report_dir(Settings.from_env(), _day(date_)) / "index.html"
-    if page.exists():
+    if report:
         console.print(f"corpus report: {page.as_uri()}  (lakehouse report --date {date_} rewrites it)")
     if checks:
         q = RichTable(title="ops.quality_results: the latest gate of each job")

@@ -468,6 +468,7 @@ LINEAGE: dict[str, Lineage] = {
         {
             "stage": (),
             "reason": ("bronze.documents.parse_error", "bronze.documents.text"),
+            "example": (),
             "lang": ("bronze.documents.text",),
             "n_chars": ("bronze.documents.text",),
             "signals": ("bronze.documents.text",),

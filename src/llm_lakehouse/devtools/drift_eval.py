@@ -19,7 +19,8 @@ import pyarrow as pa
 from llm_lakehouse.core import drift as d
 from llm_lakehouse.core.pipes import build_chain, pipe_columns
 from llm_lakehouse.core.spec import PipelineSpec
-from llm_lakehouse.core.tables import NUMERIC
+from llm_lakehouse.core.tables import BRONZE, NUMERIC
+from llm_lakehouse.spark.silver import IN_COLUMNS
 
 Day = Mapping[str, Sequence[str]]
 SKIPPED_PIPES = ("pii", "minhash")
@@ -33,37 +34,21 @@ def side(spec: PipelineSpec, source: str, texts: Sequence[str], chain=None, embe
     """One source's day through the pipes, as the drift checks see it."""
     chain = chain or _chain(spec)
     n = len(texts)
-    batch = pa.RecordBatch.from_pydict(
-        {
-            "doc_id": [f"{source}/{i}" for i in range(n)],
-            "record_id": [str(i) for i in range(n)],
-            "source": [source] * n,
-            "text": list(texts),
-            "content_type": ["text/plain"] * n,
-            "metadata": ["{}"] * n,
-            "source_file": ["day.jsonl"] * n,
-            "line_number": list(range(1, n + 1)),
-            "raw_hash": [str(i) for i in range(n)],
-            "parse_error": [None] * n,
-        },
-        schema=pa.schema(
-            [
-                (c, pa.int64() if c == "line_number" else pa.string())
-                for c in (
-                    "doc_id",
-                    "record_id",
-                    "source",
-                    "text",
-                    "content_type",
-                    "metadata",
-                    "source_file",
-                    "line_number",
-                    "raw_hash",
-                    "parse_error",
-                )
-            ]
-        ),
-    )
+    columns = {
+        "doc_id": [f"{source}/{i}" for i in range(n)],
+        "record_id": [str(i) for i in range(n)],
+        "source": [source] * n,
+        "text": list(texts),
+        "content_type": ["text/plain"] * n,
+        "metadata": ["{}"] * n,
+        "source_file": ["day.jsonl"] * n,
+        "line_number": list(range(1, n + 1)),
+        "raw_hash": [str(i) for i in range(n)],
+        "parse_error": [None] * n,
+    }
+    # Shaped as silver hands bronze's rows to the pipes.
+    schema = pa.schema([f for f in BRONZE.arrow_schema() if f.name in IN_COLUMNS])
+    batch = pa.RecordBatch.from_pydict({f.name: columns[f.name] for f in schema}, schema=schema)
     out = chain(batch).to_pydict()
     numeric = [c for c, sql, _ in pipe_columns([p.pipe for p in spec.silver.pipes]) if sql in NUMERIC]
     values = {

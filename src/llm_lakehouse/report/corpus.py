@@ -8,8 +8,9 @@ clusters), ``ops.doc_profile`` (signal, language and length distributions, scrub
 remote resource: it opens offline, in a browser or attached to a ticket. Example documents come from the
 profile's excerpts, which the silver job scrubbed with the source's PII policy: never bronze text.
 
-Written at the end of every silver and gold run (also a blocked one: its drift is what to look at), by
-``lakehouse report`` for any day, and linked from the Airflow task ("Corpus report") and ``lakehouse stats``.
+Written by the gold job at the end of every day's build and by any job whose gate holds the day (its drift and
+failed checks are what to look at), by ``lakehouse report`` for any day; linked from the Airflow tasks ("Corpus
+report") and ``lakehouse stats``.
 """
 
 from __future__ import annotations

@@ -125,3 +125,18 @@ def audit_frame(spark: SparkSession, job: str, rows: list[dict[str, Any]]) -> Da
             rec[c] = None if rec[c] is None else float(rec[c])
         records.append(rec)
     return spark.createDataFrame(records, RUN_AUDIT.spark_schema(exclude=("dt", "run_id", "processed_at")))
+
+
+def skipped_file_rows(skipped: list[tuple[str, str, str, int]]) -> list[dict[str, Any]]:
+    """One ``skipped_file`` audit row per (source, file, reason, bytes) no reader took: nothing in the landing
+    folder is passed over without a trace (the nightly bronze job and every micro-batch of the stream)."""
+    return [
+        {
+            "step": "skipped_file",
+            "reason": reason,
+            "docs_dropped": 0,
+            "bytes_in": size,
+            "detail": {"source": source, "file": uri},
+        }
+        for source, uri, reason, size in skipped
+    ]

@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 
 from llm_lakehouse.core.spec import PipelineSpec, Source, adhoc_source
 from llm_lakehouse.core.tables import BRONZE, RUN_COLUMNS
-from llm_lakehouse.spark.audit import Clock, write_audit
+from llm_lakehouse.spark.audit import Clock, skipped_file_rows, write_audit
 from llm_lakehouse.spark.common import read_day, replace_day, stamp
 from llm_lakehouse.spark.context import RunContext
 from llm_lakehouse.spark.ingest import Listing, landing_files, read_file, survey
@@ -100,17 +100,7 @@ def ingest_day(
             },
         }
     )
-    # One row per file no reader took: nothing in the landing folder is passed over without a trace.
-    audit += [
-        {
-            "step": "skipped_file",
-            "reason": reason,
-            "docs_dropped": 0,
-            "bytes_in": size,
-            "detail": {"source": source, "file": uri},
-        }
-        for source, uri, reason, size in skipped
-    ]
+    audit += skipped_file_rows(skipped)
     write_audit(ctx, "bronze", audit)
     return {"files": len(files), "skipped_files": len(skipped), "bronze": total, "by_source": by_source}
 

@@ -39,6 +39,8 @@ from llm_lakehouse.spark.context import RunContext
 from llm_lakehouse.spark.gate import Outcome, to_json
 
 KEPT = "kept"
+# Rows without a source (a hand-written job's) are compared under this name instead of failing the gate.
+NO_SOURCE = "(no source)"
 # The table a check's outcome is reported on (the gate's log, ops.quality_results, DataHub assertions).
 _TABLE = {"silver": "silver.documents", "embedding": GOLD_CHUNKS.ident, "n_tokens": GOLD_TRAINING.ident}
 
@@ -153,6 +155,10 @@ def _silver_sides(
     return day, base
 
 
+def _source() -> Column:
+    return F.coalesce(F.col("source"), F.lit(NO_SOURCE)).alias("source")
+
+
 def _value(metric: str) -> Column:
     return F.col("n_chars").cast("double") if metric == "n_chars" else F.col("signals")[metric]
 
@@ -163,7 +169,7 @@ def _profile_sides(rows: DataFrame, metrics: list[str], language: bool) -> dict[
     if language:
         aggs.append(F.collect_list("lang").alias("langs"))
     out = {}
-    for r in rows.groupBy("source").agg(*aggs).collect():
+    for r in rows.groupBy(_source()).agg(*aggs).collect():
         side = d.Side(days=int(r["days"]))
         side.values = {m: np.asarray(r[f"m{i}"], dtype=np.float64) for i, m in enumerate(metrics)}
         if language:
@@ -174,11 +180,11 @@ def _profile_sides(rows: DataFrame, metrics: list[str], language: bool) -> dict[
 
 def _reason_mix(ctx: RunContext, where: Column) -> dict[str, Counter]:
     """Source -> records per outcome (``kept`` or the quarantine reason) over the rows ``where`` selects."""
-    quarantine = _table(ctx, QUARANTINE.ident).where(where).groupBy("source", "reason").count()
+    quarantine = _table(ctx, QUARANTINE.ident).where(where).groupBy(_source(), "reason").count()
     kept = (
         _table(ctx, ctx.spec.silver_table().ident)
         .where(where)
-        .groupBy("source")
+        .groupBy(_source())
         .count()
         .select("source", F.lit(KEPT).alias("reason"), "count")
     )
@@ -219,7 +225,7 @@ def _sampled(
     ranked = (
         _table(ctx, ident)
         .where(where)
-        .select("source", "dt", column, F.xxhash64(key).alias("_h"))
+        .select(_source(), "dt", column, F.xxhash64(key).alias("_h"))
         .groupBy("source")
         .agg(
             F.slice(F.sort_array(F.collect_list(F.struct("_h", column))), 1, cap).alias("picked"),

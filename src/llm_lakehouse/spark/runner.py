@@ -25,7 +25,6 @@ from llm_lakehouse.core.settings import Settings
 from llm_lakehouse.core.spec import PipelineSpec, load_spec
 from llm_lakehouse.core.stages import STAGES
 from llm_lakehouse.datahub import emit_job_lineage
-from llm_lakehouse.report import write_report
 from llm_lakehouse.spark.context import RunContext, Timings
 
 RESULT_PREFIX = "LAKEHOUSE_RESULT "
@@ -146,6 +145,9 @@ def run_job(
 
 def corpus_report(ctx: RunContext) -> str | None:
     """The day's corpus report (``report/corpus.py``); it never fails a job."""
+    # Imported here: the Airflow env imports this module (``parse_args``) without pyiceberg or matplotlib.
+    from llm_lakehouse.report import write_report
+
     try:
         return str(write_report(ctx.spec, ctx.settings, ctx.day))
     except Exception as exc:

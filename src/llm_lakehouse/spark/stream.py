@@ -47,7 +47,7 @@ from llm_lakehouse.core.errors import LakehouseError
 from llm_lakehouse.core.settings import Settings
 from llm_lakehouse.core.spec import PipelineSpec, Source, Stream, load_spec
 from llm_lakehouse.core.stages import STREAM
-from llm_lakehouse.core.streaming import StreamPaths, read_json, write_json
+from llm_lakehouse.core.streaming import StreamPaths, local_path, read_json, write_json
 from llm_lakehouse.core.tables import (
     BRONZE,
     DEDUP_INDEX,
@@ -57,7 +57,14 @@ from llm_lakehouse.core.tables import (
     RUN_COLUMNS,
     Table,
 )
-from llm_lakehouse.spark.audit import Clock, audit_frame, recorder, step_accumulator, step_rows
+from llm_lakehouse.spark.audit import (
+    Clock,
+    audit_frame,
+    recorder,
+    skipped_file_rows,
+    step_accumulator,
+    step_rows,
+)
 from llm_lakehouse.spark.bronze import read_files
 from llm_lakehouse.spark.common import aligned, materialize, release
 from llm_lakehouse.spark.context import RunContext
@@ -111,7 +118,6 @@ def file_records(
 ) -> tuple[DataFrame, list]:
     """Bronze rows (plus ``ev_dt``, ``ev_ms``) of the files of one micro-batch, and the files not read,
     as ``(source, path, reason, bytes)``."""
-    from llm_lakehouse.core.streaming import local_path
 
     tasks, placed, skipped = [], [], []
     for f in files:
@@ -441,16 +447,7 @@ def upsert_batch(
                     },
                 }
             )
-            audit += [
-                {
-                    "step": "skipped_file",
-                    "reason": reason,
-                    "docs_dropped": 0,
-                    "bytes_in": size,
-                    "detail": {"source": source, "file": path},
-                }
-                for source, path, reason, size in skipped
-            ]
+            audit += skipped_file_rows(skipped)
             frame = audit_frame(spark, STREAM.name, audit).withColumn(
                 EV_DT, F.lit(ctx.day.isoformat()).cast("date")
             )
