@@ -15,14 +15,13 @@ import pyarrow.compute as pc
 from pyiceberg.catalog import Catalog, load_catalog
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NoSuchTableError
-from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, EqualTo
+from pyiceberg.expressions import And, BooleanExpression, EqualTo
 from pyiceberg.table import Table as IcebergTable
 
 from llm_lakehouse.core.settings import Settings
 from llm_lakehouse.core.tables import (
     ALL_TABLES,
     BRONZE,
-    DRIFT_RESULTS,
     GOLD_CHUNKS,
     GOLD_TRAINING,
     PUBLICATIONS,
@@ -68,7 +67,17 @@ def published_snapshot(catalog: SqlCatalog, ident: str) -> int | None:
     pin wins (consistent, if behind, until that day publishes)."""
     t = load(catalog, ident)
     current = t.current_snapshot()
-    latest = latest_publications(catalog, ident)
+    try:
+        pubs = catalog.load_table(PUBLICATIONS.ident)
+    except NoSuchTableError:
+        return current.snapshot_id if current else None
+    rows = pubs.scan(
+        row_filter=EqualTo("table_name", ident),
+        selected_fields=("dt", "snapshot_id", "state", "processed_at"),
+    ).to_arrow()
+    latest: dict[date, dict[str, Any]] = {}
+    for r in rows.sort_by([("processed_at", "ascending")]).to_pylist():
+        latest[r["dt"]] = r
     pins = [
         t.snapshot_by_id(r["snapshot_id"])
         for r in latest.values()
@@ -79,25 +88,6 @@ def published_snapshot(catalog: SqlCatalog, ident: str) -> int | None:
     if pins:
         return min(pins, key=lambda s: s.timestamp_ms).snapshot_id
     return current.snapshot_id if current else None
-
-
-def latest_publications(
-    catalog: SqlCatalog, ident: str, days: BooleanExpression | None = None
-) -> dict[date, dict[str, Any]]:
-    """Day -> the latest ``ops.publications`` row (``dt``, ``run_id``, ``snapshot_id``, ``state``) for ``ident``
-    among ``days``; {} before any publication."""
-    try:
-        pubs = catalog.load_table(PUBLICATIONS.ident)
-    except NoSuchTableError:
-        return {}
-    rows = pubs.scan(
-        row_filter=And(AlwaysTrue() if days is None else days, EqualTo("table_name", ident)),
-        selected_fields=("dt", "run_id", "snapshot_id", "state", "processed_at"),
-    ).to_arrow()
-    latest: dict[date, dict[str, Any]] = {}
-    for r in rows.sort_by([("processed_at", "ascending")]).to_pylist():
-        latest[r["dt"]] = r
-    return latest
 
 
 def latest_publication(catalog: SqlCatalog, ident: str, day: date) -> tuple[int | None, str | None]:
@@ -225,25 +215,12 @@ def quality_results(catalog: SqlCatalog, day: date) -> list[dict[str, Any]]:
         return []
     cols = ("job", "table_name", "expectation", "level", "success", "observed", "outcome", "branch", "run_id")
     rows = read_day(catalog, QUALITY_RESULTS.ident, day, (*cols, "processed_at")).to_pylist()
-    order = {"bronze": 0, "silver": 1, "gold": 2}
-    keep = [{k: r[k] for k in cols} for r in latest_gates(rows)]
-    return sorted(keep, key=lambda r: order.get(r["job"], 9))
-
-
-def drift_results(catalog: SqlCatalog, day: date) -> list[dict[str, Any]]:
-    """The day's drift results, from each job's latest gate (earlier attempts stay in the table)."""
-    if DRIFT_RESULTS.ident not in existing(catalog):
-        return []
-    cols = tuple(c for c in DRIFT_RESULTS.column_names if c != "dt")
-    return latest_gates(read_day(catalog, DRIFT_RESULTS.ident, day, cols).to_pylist())
-
-
-def latest_gates(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows of each job's latest gate: a gate writes all its rows with one ``processed_at``."""
-    latest: dict[str, Any] = {}
+    latest = {}
     for r in rows:
         latest[r["job"]] = max(latest.get(r["job"], r["processed_at"]), r["processed_at"])
-    return [r for r in rows if r["processed_at"] == latest[r["job"]]]
+    order = {"bronze": 0, "silver": 1, "gold": 2}
+    keep = [{k: r[k] for k in cols} for r in rows if r["processed_at"] == latest[r["job"]]]
+    return sorted(keep, key=lambda r: order.get(r["job"], 9))
 
 
 def history(catalog: SqlCatalog, ident: str) -> list[dict[str, Any]]:

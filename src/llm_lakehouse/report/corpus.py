@@ -28,19 +28,12 @@ import numpy as np
 from pyiceberg.catalog import Catalog
 from pyiceberg.expressions import And, GreaterThan, LessThanOrEqual
 
-from llm_lakehouse.core.catalog import (
-    day_stats,
-    drift_results,
-    existing,
-    load,
-    quality_results,
-    read_day,
-    run_audit,
-)
+from llm_lakehouse.core.catalog import day_stats, existing, load, quality_results, read_day, run_audit
 from llm_lakehouse.core.settings import Settings
 from llm_lakehouse.core.spec import PipelineSpec
 from llm_lakehouse.core.tables import (
     DOC_PROFILE,
+    DRIFT_RESULTS,
     GOLD_TRAINING,
     PII_AUDIT,
     QUARANTINE,
@@ -76,7 +69,11 @@ class _Data:
         self.quarantine = rows(QUARANTINE.ident, ("source", "reason", "duplicate_of"))
         self.tokens = rows(GOLD_TRAINING.ident, ("source", "n_tokens"))
         self.pii = rows(PII_AUDIT.ident, ("source", "entity", "count", "kind", "policy", "survived"))
-        self.drift = drift_results(catalog, day)
+        drift = rows(DRIFT_RESULTS.ident, tuple(c for c in DRIFT_RESULTS.column_names if c != "dt"))
+        latest = {}
+        for r in drift:
+            latest[r["job"]] = max(latest.get(r["job"], r["processed_at"]), r["processed_at"])
+        self.drift = [r for r in drift if r["processed_at"] == latest[r["job"]]]
         self.trend = _trend(catalog, day, days) if RUN_AUDIT.ident in have else {}
 
 

@@ -15,20 +15,23 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
-from pyiceberg.expressions import And, GreaterThanOrEqual, LessThan
+from pyiceberg.exceptions import NoSuchTableError
+from pyiceberg.expressions import And, EqualTo, GreaterThanOrEqual, LessThan
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from llm_lakehouse.core import drift as d
-from llm_lakehouse.core.catalog import latest_publications, open_catalog
+from llm_lakehouse.core.catalog import open_catalog
 from llm_lakehouse.core.rules import DistributionDrift, DriftCheck, EmbeddingDrift, MixDrift
 from llm_lakehouse.core.tables import (
     DOC_PROFILE,
     DRIFT_RESULTS,
     GOLD_CHUNKS,
     GOLD_TRAINING,
+    PUBLICATIONS,
     QUARANTINE,
 )
 from llm_lakehouse.spark.common import day_filter, stamp
@@ -93,8 +96,19 @@ def check_outcome(check: DriftCheck, results: list[d.DriftResult], stage: str) -
 
 def _published_runs(ctx: RunContext, ident: str, window: tuple[date, date]) -> dict[date, str]:
     """Day -> run id of the window's days whose latest ``ops.publications`` row for ``ident`` is published."""
-    days = And(GreaterThanOrEqual("dt", window[0]), LessThan("dt", window[1]))
-    latest = latest_publications(open_catalog(ctx.settings), ident, days)
+    try:
+        pubs = open_catalog(ctx.settings).load_table(PUBLICATIONS.ident)
+    except NoSuchTableError:
+        return {}
+    rows = pubs.scan(
+        row_filter=And(
+            EqualTo("table_name", ident), GreaterThanOrEqual("dt", window[0]), LessThan("dt", window[1])
+        ),
+        selected_fields=("dt", "run_id", "state", "processed_at"),
+    ).to_arrow()
+    latest: dict[date, dict[str, Any]] = {}
+    for r in rows.sort_by([("processed_at", "ascending")]).to_pylist():
+        latest[r["dt"]] = r
     return {day: r["run_id"] for day, r in latest.items() if r["state"] == "published"}
 
 
