@@ -26,10 +26,11 @@ test-jobs:        ## pipes, ingest, Spark + Iceberg jobs, CLI (jobs env)
 test-airflow:     ## DAG import, dag.test(), standalone end to end, browser (Airflow env)
 	PATH="$(CURDIR)/$(JOBS):$$PATH" $(AIRFLOW)/python -m pytest --durations=15 tests/airflow
 
-lint:            ## ruff, and the one-way layers of src/llm_lakehouse (import-linter, contracts in pyproject.toml)
+lint:            ## ruff, the one-way layers of src/llm_lakehouse (import-linter, contracts in pyproject.toml), the governance policy over every spec
 	$(JOBS)/ruff check src dags spark_jobs tests bench scripts plugins
 	$(JOBS)/ruff format --check src dags spark_jobs tests bench scripts plugins
 	$(JOBS)/lint-imports
+	$(JOBS)/lakehouse governance check
 
 bench:            ## the side-by-side benchmarks on a quiet machine (~2 h: the 320 MB and 1 GB points take most): bench/results/<date>.md
 	[ -x .venvs/bench/bin/python ] || bash bench/setup_datatrove.sh

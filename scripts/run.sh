@@ -25,7 +25,7 @@ echo "==> corpus_nightly for $DAY"
 cat <<INFO
 
 make run finished in $(( $(date +%s) - start )) s.
-  Airflow UI   http://localhost:$PORT/dags/corpus_nightly   (user admin, password admin)
+  Airflow UI   http://localhost:$PORT/dags/corpus_nightly   (user admin; password printed by the first start, kept in $LAKEHOUSE_HOME/airflow/simple_auth_manager_passwords.json, 0600)
   Warehouse    $LAKEHOUSE_HOME/warehouse   (Iceberg catalog: $LAKEHOUSE_HOME/catalog.db, name "lakehouse")
   More days    Trigger -> Backfill 2026-11-02 02:00 .. 2026-11-03 02:00, "Missing and Errored Runs", or:
                .venvs/airflow/bin/airflow backfill create --dag-id corpus_nightly --from-date 2026-11-02T02:00:00Z \

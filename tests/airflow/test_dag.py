@@ -317,3 +317,21 @@ def test_gpu_stages_route_to_the_gpu_queue_without_secrets():
     # The PostgreSQL password is not in what Airflow renders (conf, env_vars).
     rendered = json.dumps({"conf": gold.conf, "env": gold.env_vars}, default=str)
     assert "s3cret-pw" not in rendered
+
+
+def test_a_pii_salt_never_reaches_rendered_templates_or_the_serialized_dag(monkeypatch):
+    """The salt a hash policy reads (salt_env) lives in the worker's environment only: not in env_vars, not in
+    the task's rendered fields, not in what the DAG processor stores."""
+    from airflow.sdk import DAG
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    from llm_lakehouse.airflow.dags import dag_kwargs, day_tasks
+
+    monkeypatch.setenv("LAKEHOUSE_PII_SALT", "salt-SECRET-0123456789")
+    monkeypatch.setenv("LAKEHOUSE_SPARK_CONF", '{"spark.hadoop.fs.s3a.secret.key": "conf-SECRET"}')
+    with DAG(**dag_kwargs(SPEC)) as dag:
+        tasks = day_tasks(SPEC)
+    serialized = json.dumps(DagSerialization.to_dict(dag), default=str)
+    fields = json.dumps([{f: getattr(t, f, None) for f in t.template_fields} for t in tasks], default=str)
+    assert "SECRET" not in serialized and "SECRET" not in fields
+    assert all("LAKEHOUSE_HOME" in t.env_vars for t in tasks)

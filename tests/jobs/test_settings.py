@@ -4,6 +4,7 @@ catalog on S3, without contacting any of them (the REST test answers pyiceberg's
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -243,3 +244,31 @@ def test_spec_marks_gpu_stages():
     # A stage name that no stage declares (a typo) would silently route nothing to the GPU workers.
     with pytest.raises(ValueError, match=r"unknown stage\(s\) \['glod'\]"):
         SparkSettings.model_validate({"stages": {"glod": {"gpu": True}}})
+
+
+def test_only_allowed_variables_are_handed_to_spark_tasks(tmp_path: Path, monkeypatch):
+    """env_vars are rendered by Airflow: a salt, a key in LAKEHOUSE_SPARK_CONF or any unknown LAKEHOUSE_*
+    variable stays in the worker's environment (inherited by the child) and out of the allow-listed env."""
+    from llm_lakehouse.core.settings import SPARK_ENV_ALLOWED
+
+    monkeypatch.setenv("LAKEHOUSE_PII_SALT", "salt-SECRET-0123456789")
+    monkeypatch.setenv("LAKEHOUSE_SPARK_CONF", '{"spark.hadoop.fs.s3a.secret.key": "conf-SECRET"}')
+    monkeypatch.setenv("LAKEHOUSE_SOMETHING_NEW", "x")
+    monkeypatch.setenv("LAKEHOUSE_DATAHUB_SINK", "lite")
+    env = Settings.from_env({"LAKEHOUSE_HOME": str(tmp_path)}).spark_env()
+    assert "SECRET" not in json.dumps(env)
+    assert set(env) - {"PYSPARK_PYTHON"} <= set(SPARK_ENV_ALLOWED)
+    assert env["LAKEHOUSE_DATAHUB_SINK"] == "lite" and "LAKEHOUSE_SOMETHING_NEW" not in env
+    # A secret Spark property reaches the driver's own session only, and `lakehouse config` masks it.
+    s = Settings.from_env(
+        {"LAKEHOUSE_HOME": str(tmp_path), "LAKEHOUSE_SPARK_CONF": os.environ["LAKEHOUSE_SPARK_CONF"]}
+    )
+    assert "conf-SECRET" not in json.dumps([s.submit_conf(), s.describe()])
+    assert s.spark_conf()["spark.hadoop.fs.s3a.secret.key"] == "conf-SECRET"
+
+
+def test_spark_writes_with_the_lakehouse_umask(tmp_path: Path):
+    from llm_lakehouse.core.settings import UMASK
+
+    s = Settings.from_env({"LAKEHOUSE_HOME": str(tmp_path)})
+    assert s.submit_conf()["spark.hadoop.fs.permissions.umask-mode"] == "027" == f"{UMASK:03o}"

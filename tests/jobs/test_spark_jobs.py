@@ -80,6 +80,14 @@ def test_record_conservation_every_day(built, settings):
         )
 
 
+def test_nothing_the_lakehouse_writes_is_readable_by_others(built, settings):
+    """umask 027 in Spark's Hadoop FileSystem and in the processes: bronze's raw text is never world-readable."""
+    paths = [settings.home / "catalog.db", *(settings.home / "warehouse").rglob("*")]
+    parquet = [p for p in paths if p.suffix == ".parquet" and "bronze" in p.parts]
+    assert parquet, "no bronze data file found"
+    assert [str(p) for p in paths if p.stat().st_mode & 0o007] == []
+
+
 def test_quarantine_keeps_reason_and_points_to_the_raw_bytes_in_bronze(built, settings):
     cat = open_catalog(settings)
     q = read_day(cat, "silver.quarantine", DAYS[0]).to_pylist()

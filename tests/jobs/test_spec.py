@@ -105,10 +105,15 @@ def test_source_defaults_apply(tmp_path):
             "Field required",
         ),
         ("owners: [data-platform@example.com]\n", "", "owners", "Field required"),
-        ("name: docs", "name: web", "sources", "source names must be unique, got ['web', 'support', 'web']"),
+        (
+            "  - name: docs\n",
+            "  - name: web\n",
+            "sources",
+            "source names must be unique, got ['web', 'support', 'web']",
+        ),
         ("    - {pipe: content_hash}\n", "", "silver.pipes", "must include the content_hash pipe"),
         ("format: parquet", "format: csv", "sources.2.format", "Input should be 'jsonl' or 'parquet'"),
-        ("name: support", "name: Support-Chats", "sources.1.name", "should match pattern"),
+        ("  - name: support\n", "  - name: Support-Chats\n", "sources.1.name", "should match pattern"),
         ("retries: 2", "retries: -1", "retries", "greater than or equal to 0"),
         ("scope: history", "scope: forever", "dedup.scope", "Input should be 'day' or 'history'"),
         (

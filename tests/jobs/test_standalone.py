@@ -42,7 +42,7 @@ class Scripted:
 @pytest.fixture
 def af(monkeypatch) -> AirflowClient:
     monkeypatch.setattr(standalone.time, "sleep", lambda s: None)
-    return AirflowClient("http://localhost:1")
+    return AirflowClient("http://localhost:1", "pw")
 
 
 def test_an_orphan_left_by_a_503_is_waited_out_then_the_backfill_is_created(af, monkeypatch):
@@ -139,3 +139,22 @@ def test_a_locked_databases_500_is_retried_and_other_500s_are_not(af, monkeypatc
     monkeypatch.setattr(af, "_request", script)
     with pytest.raises(ApiError, match="500"):
         af.backfill(FIRST, LAST)
+
+
+def test_the_admin_password_is_generated_per_install_and_kept_0600(tmp_path):
+    first, generated = standalone.admin_password(tmp_path)
+    again, generated_again = standalone.admin_password(tmp_path)
+    other, _ = standalone.admin_password(tmp_path / "other")
+    assert generated and not generated_again
+    assert first == again and first != other and first != "admin" and len(first) >= 20
+    assert (tmp_path / standalone.PASSWORDS_FILE).stat().st_mode & 0o777 == 0o600
+
+
+def test_the_standalone_listens_on_loopback_unless_asked(tmp_path, monkeypatch):
+    from llm_lakehouse.core.settings import Settings
+
+    settings = Settings.from_env({"LAKEHOUSE_HOME": str(tmp_path)})
+    monkeypatch.delenv(standalone.BIND_ENV, raising=False)
+    assert standalone.airflow_env(tmp_path / "af", 8080, settings)["AIRFLOW__API__HOST"] == "127.0.0.1"
+    monkeypatch.setenv(standalone.BIND_ENV, "0.0.0.0")
+    assert standalone.airflow_env(tmp_path / "af", 8080, settings)["AIRFLOW__API__HOST"] == "0.0.0.0"

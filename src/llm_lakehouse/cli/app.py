@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table as RichTable
 
 from llm_lakehouse import __version__
+from llm_lakehouse.cli.governance import app as governance_app
 from llm_lakehouse.cli.lineage import app as lineage_app
 from llm_lakehouse.core.errors import EmptyDayFailed
 from llm_lakehouse.core.reports import blocked_message
@@ -55,6 +56,7 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 app.add_typer(lineage_app, name="lineage")  # lineage trees, publish to DataHub
+app.add_typer(governance_app, name="governance")  # the governance policy over every spec
 DEFAULT_SPEC = Path(os.environ.get("LAKEHOUSE_SPEC", REPO_ROOT / "pipelines" / "corpus_nightly.yaml"))
 
 SpecOpt = Annotated[Path, typer.Option("--spec", help="pipeline spec (YAML)")]

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,9 +49,40 @@ JDBC_JARS = ("sqlite-jdbc.jar", "postgresql.jar")
 COMMITS_JAR = "lakehouse-iceberg-commits.jar"
 COMMIT_REPORTER = "io.llmlakehouse.iceberg.CommitAttemptsReporter"
 S3_FILE_IO = "org.apache.iceberg.aws.s3.S3FileIO"
-# Variables whose value is, or holds, a secret: never copied into a spark-submit's env_vars (templated and
-# rendered by Airflow, and turned into --conf spark.kubernetes.driverEnv.* on Kubernetes).
-SECRET_ENV = ("LAKEHOUSE_CATALOG_TOKEN", "LAKEHOUSE_CATALOG_CREDENTIAL")
+# The only variables a spark-submit's env_vars and a CLI task's env may carry: Airflow templates and renders
+# them (Rendered Template, the serialized DAG) and turns them into --conf spark.kubernetes.driverEnv.* on
+# Kubernetes, so an allow-list of configuration that is never secret. Everything else, secrets included (the
+# PII salt a policy's salt_env names, catalog tokens, S3 keys, LAKEHOUSE_SPARK_CONF, which may hold keys), the
+# child inherits from the worker's own environment, where the deployment's Secrets or a secrets backend put it.
+SPARK_ENV_ALLOWED = (
+    "LAKEHOUSE_HOME",
+    "LAKEHOUSE_LANDING",
+    "LAKEHOUSE_CATALOG_NAME",
+    "LAKEHOUSE_CATALOG_URI",  # dropped when it holds a password
+    "LAKEHOUSE_WAREHOUSE",
+    "LAKEHOUSE_S3_ENDPOINT",
+    "LAKEHOUSE_S3_REGION",
+    "LAKEHOUSE_S3_PATH_STYLE",
+    "LAKEHOUSE_SPARK_MASTER",
+    "LAKEHOUSE_JOBS_PYTHON",
+    "LAKEHOUSE_JARS_DIR",
+    "LAKEHOUSE_MODELS",
+    "LAKEHOUSE_TORCH_THREADS",
+    "LAKEHOUSE_DATAHUB_SINK",
+    "LAKEHOUSE_DATAHUB_ENV",
+    "LAKEHOUSE_DATAHUB_CONN_ID",
+    "LAKEHOUSE_DATAHUB_TIMEOUT",
+    "LAKEHOUSE_LEASE_TTL_S",
+    "LAKEHOUSE_LEASE_WAIT_S",
+    "LAKEHOUSE_FAULT",
+    "LAKEHOUSE_FAULT_MODE",
+)
+# Spark properties of LAKEHOUSE_SPARK_CONF that hold a secret by their name (fs.s3a.secret.key, a JDBC
+# password, a token): never passed as --conf (rendered by Airflow, shown by ps), only set on the driver's session.
+SECRET_PROPERTY = re.compile(r"secret|password|token|credential|access\.key|session\.key", re.IGNORECASE)
+# Files the lakehouse writes are never world-readable (bronze holds raw PII): the processes' umask, and the
+# Hadoop FileSystem's own umask for what Spark and Iceberg write (it applies its conf, not the process's).
+UMASK = 0o027
 
 CatalogKind = Literal["sqlite", "jdbc", "rest"]
 
@@ -254,6 +286,7 @@ class Settings:
         SQLite's default rollback-journal mode that read blocks the commit (``SQLITE_BUSY``) even inside a
         single JVM. In WAL mode readers never block the writer. The mode is stored in the database file.
         """
+        os.umask(UMASK)  # inherited by every child: spark-submit, its JVM and Python workers
         self.home.mkdir(parents=True, exist_ok=True)
         if self.catalog.embedded:
             db = Path(self.catalog.uri.split(":///", 1)[1])
@@ -287,8 +320,9 @@ class Settings:
             "spark.pyspark.driver.python": self.spark.python,
             "spark.ui.enabled": "false",
             "spark.sql.execution.arrow.maxRecordsPerBatch": "2000",
+            "spark.hadoop.fs.permissions.umask-mode": f"{UMASK:03o}",
         }
-        conf.update(self.spark.conf)
+        conf.update({k: v for k, v in self.spark.conf.items() if not SECRET_PROPERTY.search(k)})
         return conf
 
     def spark_conf(self) -> dict[str, str]:
@@ -299,15 +333,20 @@ class Settings:
         """
         _, secret = self.catalog.spark_properties()
         prefix = f"spark.sql.catalog.{self.catalog.name}"
-        return self.submit_conf() | {f"{prefix}.{k}": v for k, v in secret.items()}
+        return (
+            self.submit_conf()
+            | {k: v for k, v in self.spark.conf.items() if SECRET_PROPERTY.search(k)}
+            | {f"{prefix}.{k}": v for k, v in secret.items()}
+        )
 
     def spark_env(self) -> dict[str, str]:
         """Environment a spark-submit child needs so its job sees the same lakehouse.
 
-        Airflow renders these (and turns them into --conf on Kubernetes), so nothing secret is in them: a
-        catalog URI with a password and the tokens stay in the parent's environment, which the child inherits.
+        Airflow renders these (and turns them into --conf on Kubernetes), so only ``SPARK_ENV_ALLOWED`` is in
+        them: a catalog URI with a password, tokens and salts stay in the parent's environment, which the child
+        inherits.
         """
-        env = {k: v for k, v in os.environ.items() if k.startswith("LAKEHOUSE_") and k not in SECRET_ENV} | {
+        env = {k: v for k, v in os.environ.items() if k in SPARK_ENV_ALLOWED} | {
             "LAKEHOUSE_HOME": str(self.home),
             "LAKEHOUSE_CATALOG_URI": self.catalog.uri,
             "LAKEHOUSE_WAREHOUSE": self.catalog.warehouse,
@@ -339,7 +378,7 @@ class Settings:
                 "master": self.spark.master,
                 "python": self.spark.python,
                 "jars": [str(j) for j in self.jars()],
-                "conf": self.spark.conf,
+                "conf": {k: mask if SECRET_PROPERTY.search(k) else v for k, v in self.spark.conf.items()},
                 "gpu_conf": self.spark.gpu_conf,
             },
         }

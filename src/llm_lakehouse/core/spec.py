@@ -16,6 +16,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from llm_lakehouse.core.errors import SpecError
+from llm_lakehouse.core.governance import Classification, Domain, Product
 from llm_lakehouse.core.models import NamedStep, StrictModel
 from llm_lakehouse.core.pii.policy import PiiPolicy
 from llm_lakehouse.core.pipes import REGISTRY, pipe_columns
@@ -41,6 +42,11 @@ class Source(StrictModel):
     # Longest record ingest reads (bytes of one JSONL line); a longer one is quarantined as
     # record_too_large without ever being held whole. Silver's validate pipe has its own, lower text limit.
     max_bytes: int = Field(16 << 20, gt=0)
+    # Governance (core/governance.py): the owning domain, how sensitive its raw records are, and how long they
+    # are kept. Optional at load; `lakehouse governance check` refuses a source without them.
+    domain: str | None = None
+    classification: Classification | None = None
+    retention_days: int | None = Field(None, ge=1)
 
 
 def adhoc_source(input_dir: Path, name: str | None = None) -> Source:
@@ -279,6 +285,8 @@ class PipelineSpec(StrictModel):
     quality: Quality = Quality()
     maintenance: Maintenance = Maintenance()
     stream: Stream = Stream()
+    domains: list[Domain] = []
+    products: list[Product] = []
     # Filled by load_spec: where the spec came from, so jobs can be pointed at the same file.
     path: Path | None = None
 
@@ -288,6 +296,30 @@ class PipelineSpec(StrictModel):
             unknown = sorted(set(self.stream.kafka.topics) - {s.name for s in self.sources})
             if unknown:
                 raise ValueError(f"stream.kafka.topics: {unknown} are not sources of this spec")
+        return self
+
+    @model_validator(mode="after")
+    def _governance_names_exist(self) -> PipelineSpec:
+        # A source or product of a misspelt domain would have no owner: fail at load with its key.
+        domains = [d.name for d in self.domains]
+        if len(set(domains)) != len(domains):
+            raise ValueError(f"domains: names must be unique, got {domains}")
+        for i, src in enumerate(self.sources):
+            if src.domain is not None and src.domain not in domains:
+                raise ValueError(
+                    f"sources.{i}.domain: unknown domain {src.domain!r}; expected one of {domains}"
+                )
+        names = [p.name for p in self.products]
+        if len(set(names)) != len(names):
+            raise ValueError(f"products: names must be unique, got {names}")
+        for i, product in enumerate(self.products):
+            if product.domain not in domains:
+                raise ValueError(
+                    f"products.{i}.domain: unknown domain {product.domain!r}; expected one of {domains}"
+                )
+            unknown = sorted(set(product.sources or ()) - {s.name for s in self.sources})
+            if unknown:
+                raise ValueError(f"products.{i}.sources: unknown source(s) {unknown}")
         return self
 
     @model_validator(mode="after")
@@ -476,15 +508,44 @@ def _format(err: ValidationError, path: Path, what: str) -> str:
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"]) or "<root>"
         msg = e["msg"]
-        # A whole-spec check names its own key first ("silver.pipes.7.sources: ..."): report it there.
-        own = _OWN_KEY.match(msg) if key == "<root>" else None
+        # A model's own check names its key first ("silver.pipes.7.sources: ..."): report it there, under the
+        # model's place in the spec ("products.0" + "tables.1").
+        own = _OWN_KEY.match(msg)
         if own:
-            lines.append(f"  {own['key']}: {own['msg']}")
+            lines.append(f"  {own['key'] if key == '<root>' else key + '.' + own['key']}: {own['msg']}")
             continue
         got = e.get("input")
         got_s = repr(got) if not isinstance(got, dict) else "a mapping"
         lines.append(f"  {key}: {msg} (got {got_s[:80]})")
     return "\n".join(lines)
+
+
+def _merged(base: Any, override: Any) -> Any:
+    """``override`` over ``base``: mappings merge key by key, anything else (lists included) is replaced."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        return {**base, **{k: _merged(base.get(k), v) for k, v in override.items()}}
+    return override
+
+
+def _extended(path: Path, raw: dict[str, Any], what: str, seen: tuple[Path, ...]) -> dict[str, Any]:
+    """``extends: <file>``: this file's keys over the named file's (relative to this one), recursively."""
+    target = raw.pop("extends")
+    if not isinstance(target, str):
+        raise SpecError(f"{path}: extends: expected a file name, got {target!r}")
+    base_path = (path.parent / target).resolve()
+    if base_path in seen:
+        raise SpecError(f"{path}: extends: {base_path} extends itself (through {[str(p) for p in seen]})")
+    try:
+        base = yaml.safe_load(base_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SpecError(f"{path}: extends: no such {what} {base_path}") from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{base_path}: not valid YAML: {exc}") from None
+    if not isinstance(base, dict):
+        raise SpecError(f"{base_path}: expected a mapping at the top level, got {type(base).__name__}")
+    if "extends" in base:
+        base = _extended(base_path, base, what, (*seen, base_path))
+    return _merged(base, raw)
 
 
 def load_yaml_model(path: str | Path, model: type[M], what: str) -> M:
@@ -500,6 +561,8 @@ def load_yaml_model(path: str | Path, model: type[M], what: str) -> M:
         raise SpecError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
     if "path" in raw:
         raise SpecError(f"{path}: path: not allowed in a {what} (the loader sets it to the file's location)")
+    if "extends" in raw:
+        raw = _extended(path, raw, what, seen=(path,))
     try:
         # model_validate, not Model(**raw): a non-string key (YAML reads `on:` as True) is reported as a
         # validation error with its key instead of escaping as a TypeError.

@@ -20,6 +20,7 @@ import functools
 import json
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -46,7 +47,10 @@ class ApiError(RuntimeError):
 
 
 DAG_ID = "corpus_nightly"
-USER, PASSWORD = "admin", "admin"
+USER = "admin"
+# The UI and REST API listen on the loopback interface unless the operator names another address.
+BIND_ENV = "LAKEHOUSE_AIRFLOW_HOST"
+PASSWORDS_FILE = "simple_auth_manager_passwords.json"
 TERMINAL = {"success", "failed"}
 
 
@@ -60,10 +64,29 @@ def interval(day: date) -> dict[str, str]:
     }
 
 
+def admin_password(home: Path) -> tuple[str, bool]:
+    """The admin password of the standalone under ``home``: generated on first use and kept in a 0600 file
+    (the simple auth manager's passwords file), so no install shares a default; (password, generated now)."""
+    path = home / PASSWORDS_FILE
+    try:
+        return json.loads(path.read_text())[USER], False
+    except (FileNotFoundError, KeyError, json.JSONDecodeError):
+        pass
+    home.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(18)
+    tmp = path.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)
+    # Created 0600 (never readable by others, not even for a moment), then renamed into place.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({USER: password}, f)
+    tmp.replace(path)
+    return password, True
+
+
 def airflow_env(home: Path, port: int, settings: Settings) -> dict[str, str]:
     home.mkdir(parents=True, exist_ok=True)
-    passwords = home / "simple_auth_manager_passwords.json"
-    passwords.write_text(json.dumps({USER: PASSWORD}))
+    admin_password(home)
     return (
         os.environ
         | settings.spark_env()
@@ -75,9 +98,10 @@ def airflow_env(home: Path, port: int, settings: Settings) -> dict[str, str]:
             # The default (32) pre-forks ~2 GiB of workers; 4 is plenty for one DAG on 2 cores.
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__HOST": os.environ.get(BIND_ENV) or "127.0.0.1",
             "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / PASSWORDS_FILE),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
             "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": settings.spark.master}),
@@ -94,7 +118,7 @@ class AirflowClient:
     traceback). List calls page through every entry.
     """
 
-    def __init__(self, url: str, password: str = PASSWORD, retry_locked: bool = True) -> None:
+    def __init__(self, url: str, password: str, retry_locked: bool = True) -> None:
         self.url = url
         self._password = password
         self._token: str | None = None
@@ -291,7 +315,7 @@ class AirflowProcess:
 
     @functools.cached_property
     def client(self) -> AirflowClient:
-        return AirflowClient(self.url)
+        return AirflowClient(self.url, admin_password(self.home)[0])
 
     def start(self, settings: Settings | None = None) -> None:
         settings = settings or Settings.from_env()
@@ -385,6 +409,12 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.command == "up":
         spec = load_spec(REPO_ROOT / "pipelines" / f"{DAG_ID}.yaml")
+        password, generated = admin_password(process.home)
+        if generated:
+            # Shown this once; afterwards it is only in the 0600 file.
+            print(
+                f"Airflow user {USER}, password {password} (kept in {process.home / PASSWORDS_FILE}, mode 0600)"
+            )
         started = time.monotonic()
         up(process, spec.spark.pool)
         print(f"Airflow healthy on {process.url} after {time.monotonic() - started:.0f}s; {DAG_ID} unpaused")

@@ -1,0 +1,303 @@
+"""Governance as code: domains own sources, data products carry a classification, a retention and the roles
+that may consume them, and one platform policy (``pipelines/governance.yaml``) says what each role is cleared
+for and which columns no consumer may ever read.
+
+A spec's governance keys are validated at load (a source naming an undeclared domain fails there); whether the
+whole set of specs obeys the policy is ``check``, which ``lakehouse governance check`` runs in ``make lint`` and
+CI. It fails closed: a source without a domain, classification or retention is a finding, not a default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import yaml
+from pydantic import Field, model_validator
+
+from llm_lakehouse.core.models import StrictModel
+from llm_lakehouse.core.tables import TABLES
+
+if TYPE_CHECKING:
+    from llm_lakehouse.core.spec import PipelineSpec
+
+NAME = r"^[a-z][a-z0-9_]*$"
+EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+Classification = Literal["public", "internal", "confidential", "restricted"]
+# In order of sensitivity: a role cleared for one level may read every level before it.
+CLASSIFICATIONS: tuple[Classification, ...] = ("public", "internal", "confidential", "restricted")
+
+
+def level(classification: Classification) -> int:
+    return CLASSIFICATIONS.index(classification)
+
+
+class Domain(StrictModel):
+    """A business domain: it owns sources and data products, and answers for them."""
+
+    name: str = Field(pattern=NAME)
+    owner: str = Field(pattern=EMAIL)  # accountable for the domain's data
+    steward: str = Field(pattern=EMAIL)  # keeps its definitions, classifications and retention right
+    contact: str = Field(min_length=1)  # where consumers ask: a list, a channel, an on-call rota
+    description: str = ""
+
+
+class Product(StrictModel):
+    """A data product: tables (or a dataset, or the RAG index built from them) a domain serves to consumers."""
+
+    name: str = Field(pattern=NAME)
+    domain: str
+    kind: Literal["tables", "dataset", "rag_index"] = "tables"
+    tables: list[str] = Field(min_length=1)
+    # The columns consumers read, per table; a table not named here is exposed whole.
+    columns: dict[str, list[str]] = {}
+    classification: Classification
+    retention_days: int = Field(ge=1)
+    consumers: list[str] = []
+    # The sources whose rows it serves: its domain's sources by default, every source of the spec when the
+    # domain owns none (a platform product such as the training datasets or the RAG index).
+    sources: list[str] | None = None
+    owner: str | None = Field(None, pattern=EMAIL)  # the domain's owner unless named
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _tables_and_columns_exist(self) -> Product:
+        for i, ident in enumerate(self.tables):
+            if ident not in TABLES:
+                raise ValueError(f"tables.{i}: unknown table {ident!r}; expected one of {sorted(TABLES)}")
+        for ident, cols in self.columns.items():
+            if ident not in self.tables:
+                raise ValueError(f"columns.{ident}: not one of the product's tables {self.tables}")
+            unknown = sorted(set(cols) - set(TABLES[ident].column_names))
+            if unknown:
+                raise ValueError(f"columns.{ident}: {unknown} are not columns of {ident}")
+        return self
+
+    def exposed(self, ident: str) -> list[str]:
+        """The columns of ``ident`` this product's consumers can read."""
+        return self.columns.get(ident) or TABLES[ident].column_names
+
+
+class Role(StrictModel):
+    """A consumer role (a group in the identity provider, an Airflow role, an S3 policy)."""
+
+    clearance: Classification
+    description: str = ""
+
+
+class ClassificationRule(StrictModel):
+    # Longest a source's records or a product's rows may be kept at this classification.
+    max_retention_days: int | None = Field(None, ge=1)
+
+
+class GovernancePolicy(StrictModel):
+    """``pipelines/governance.yaml``: the platform's rules every domain's specs must obey."""
+
+    roles: dict[str, Role] = Field(min_length=1)
+    classifications: dict[Classification, ClassificationRule] = {}
+    # Columns no consumer role may read, whatever its clearance: raw text before any PII scrubbing.
+    restricted_columns: dict[str, list[str]] = {}
+    # What a classification becomes in silver and gold, once the source's PII policy has scrubbed it.
+    scrubbed: dict[Classification, Classification] = {}
+    path: Path | None = None
+
+    @model_validator(mode="after")
+    def _restricted_columns_exist(self) -> GovernancePolicy:
+        for ident, cols in self.restricted_columns.items():
+            if ident not in TABLES:
+                raise ValueError(
+                    f"restricted_columns.{ident}: unknown table; expected one of {sorted(TABLES)}"
+                )
+            unknown = sorted(set(cols) - set(TABLES[ident].column_names))
+            if unknown:
+                raise ValueError(f"restricted_columns.{ident}: {unknown} are not columns of {ident}")
+        return self
+
+    def effective(self, classification: Classification, layer: str) -> Classification:
+        """The classification of a source's rows in ``layer``: as ingested in bronze, scrubbed after it."""
+        return classification if layer == "bronze" else self.scrubbed.get(classification, classification)
+
+    def max_retention(self, classification: Classification) -> int | None:
+        rule = self.classifications.get(classification)
+        return rule.max_retention_days if rule else None
+
+
+def load_policy(path: str | Path) -> GovernancePolicy:
+    from llm_lakehouse.core.spec import load_yaml_model
+
+    return load_yaml_model(path, GovernancePolicy, "governance policy")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One broken rule: the file, the dotted key in it, and what is wrong."""
+
+    file: Path | None
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.key}: {self.message}"
+
+
+def pipeline_spec_files(folder: Path) -> list[Path]:
+    """The pipeline specs under ``folder`` (YAML files with ``sources:``), not query specs or the policy."""
+    found = []
+    for path in sorted(folder.rglob("*.yaml")):
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError:
+            found.append(path)  # load_spec reports it with its line
+            continue
+        if isinstance(raw, dict) and ("sources" in raw or "extends" in raw):
+            found.append(path)
+    return found
+
+
+def check(specs: Iterable[PipelineSpec], policy: GovernancePolicy) -> list[Finding]:
+    """Every way ``specs`` break ``policy`` or each other; empty when all holds."""
+    findings: list[Finding] = []
+    specs = list(specs)
+    for spec in specs:
+        findings += _check_spec(spec, policy)
+    findings += _check_across(specs)
+    return findings
+
+
+def _check_spec(spec: PipelineSpec, policy: GovernancePolicy) -> list[Finding]:
+    out: list[Finding] = []
+
+    def bad(key: str, message: str) -> None:
+        out.append(Finding(spec.path, key, message))
+
+    domains = {d.name: d for d in spec.domains}
+    for i, src in enumerate(spec.sources):
+        key = f"sources.{i}"
+        if src.domain is None:
+            bad(
+                f"{key}.domain",
+                f"source {src.name!r} has no domain (so no owner); name one of {sorted(domains)}",
+            )
+        if spec.pii_policy_for(src.name) is None:
+            bad(f"{key}", f"source {src.name!r} has no PII policy")
+        if src.classification is None:
+            bad(
+                f"{key}.classification",
+                f"source {src.name!r} has no classification; expected one of {list(CLASSIFICATIONS)}",
+            )
+        if src.retention_days is None:
+            bad(f"{key}.retention_days", f"source {src.name!r} has no retention")
+        elif src.classification is not None:
+            cap = policy.max_retention(src.classification)
+            if cap is not None and src.retention_days > cap:
+                bad(
+                    f"{key}.retention_days",
+                    f"{src.retention_days} days is over the {cap} days "
+                    f"{src.classification} data may be kept ({policy.path})",
+                )
+    for i, product in enumerate(spec.products):
+        out += [Finding(spec.path, f"products.{i}.{k}", m) for k, m in _check_product(spec, product, policy)]
+    return out
+
+
+def _check_product(spec: PipelineSpec, product: Product, policy: GovernancePolicy) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    cap = policy.max_retention(product.classification)
+    if cap is not None and product.retention_days > cap:
+        out.append(
+            (
+                "retention_days",
+                f"{product.retention_days} days is over the {cap} days "
+                f"{product.classification} data may be kept ({policy.path})",
+            )
+        )
+    for j, role in enumerate(product.consumers):
+        if role not in policy.roles:
+            out.append((f"consumers.{j}", f"unknown role {role!r}; expected one of {sorted(policy.roles)}"))
+        elif level(policy.roles[role].clearance) < level(product.classification):
+            out.append(
+                (
+                    f"consumers.{j}",
+                    f"role {role!r} is cleared for {policy.roles[role].clearance} data, "
+                    f"not {product.classification}",
+                )
+            )
+    if product.consumers:
+        for ident in product.tables:
+            leaked = sorted(set(product.exposed(ident)) & set(policy.restricted_columns.get(ident, ())))
+            if leaked:
+                out.append(
+                    (
+                        f"tables.{product.tables.index(ident)}",
+                        f"exposes restricted column(s) {leaked} of "
+                        f"{ident} to {product.consumers}; list the columns it serves under columns.{ident}",
+                    )
+                )
+    # A product is at least as sensitive as the most sensitive rows it serves, layer by layer.
+    served = [s for s in spec.sources if s.name in product_sources(spec, product) and s.classification]
+    for ident in product.tables:
+        layer = TABLES[ident].layer
+        for src in served:
+            needed = policy.effective(src.classification, layer)  # type: ignore[arg-type]
+            if level(product.classification) < level(needed):
+                out.append(
+                    (
+                        "classification",
+                        f"{product.classification} is below the {needed} rows of source "
+                        f"{src.name!r} ({src.classification}) that {ident} holds",
+                    )
+                )
+                return out
+    return out
+
+
+def product_sources(spec: PipelineSpec, product: Product) -> list[str]:
+    """The sources whose rows ``product`` serves (see ``Product.sources``)."""
+    if product.sources is not None:
+        return product.sources
+    own = [s.name for s in spec.sources if s.domain == product.domain]
+    return own or [s.name for s in spec.sources]
+
+
+def _check_across(specs: list[PipelineSpec]) -> list[Finding]:
+    """A source belongs to one domain, and a domain is declared the same way, in every spec."""
+    out: list[Finding] = []
+    source_domain: dict[str, tuple[str | None, Path | None]] = {}
+    domain_decl: dict[str, tuple[Domain, Path | None]] = {}
+    products: dict[str, Path | None] = {}
+    for spec in specs:
+        for i, src in enumerate(spec.sources):
+            seen = source_domain.setdefault(src.name, (src.domain, spec.path))
+            if seen[0] != src.domain:
+                out.append(
+                    Finding(
+                        spec.path,
+                        f"sources.{i}.domain",
+                        f"source {src.name!r} is in domain "
+                        f"{src.domain!r} here but {seen[0]!r} in {seen[1]}; a source has one domain",
+                    )
+                )
+        for i, dom in enumerate(spec.domains):
+            first = domain_decl.setdefault(dom.name, (dom, spec.path))
+            if first[0] != dom:
+                out.append(
+                    Finding(
+                        spec.path,
+                        f"domains.{i}",
+                        f"domain {dom.name!r} is declared differently "
+                        f"in {first[1]}; declare it once the same way",
+                    )
+                )
+        for i, product in enumerate(spec.products):
+            if products.setdefault(product.name, spec.path) != spec.path:
+                out.append(
+                    Finding(
+                        spec.path,
+                        f"products.{i}.name",
+                        f"product {product.name!r} is also declared in {products[product.name]}",
+                    )
+                )
+    return out

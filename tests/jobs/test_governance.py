@@ -1,0 +1,163 @@
+"""Governance as code: the spec's domains, sources and products against pipelines/governance.yaml. Each broken
+rule is planted in a copy of a shipped spec and must come back as a finding naming the file and the key."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from llm_lakehouse.cli.app import app
+from llm_lakehouse.core.errors import SpecError
+from llm_lakehouse.core.governance import check, load_policy, pipeline_spec_files
+from llm_lakehouse.core.settings import REPO_ROOT
+from llm_lakehouse.core.spec import load_spec
+
+PIPELINES = REPO_ROOT / "pipelines"
+POLICY = load_policy(PIPELINES / "governance.yaml")
+runner = CliRunner()
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Path:
+    """A copy of pipelines/ to break."""
+    shutil.copytree(PIPELINES, tmp_path / "pipelines")
+    return tmp_path / "pipelines"
+
+
+def edit(path: Path, change) -> Path:  # noqa: ANN001
+    raw: dict[str, Any] = yaml.safe_load(path.read_text())
+    change(raw)
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+def findings(lake: Path) -> list[str]:
+    specs = [load_spec(f) for f in pipeline_spec_files(lake)]
+    return [str(f) for f in check(specs, load_policy(lake / "governance.yaml"))]
+
+
+def test_the_shipped_specs_obey_the_policy():
+    result = runner.invoke(app, ["governance", "check", "--json"])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["findings"] == []
+    assert {Path(p).name for p in body["specs"]} == {"corpus_nightly.yaml", "support.yaml", "docs.yaml"}
+
+
+def test_domain_pipelines_extend_the_shared_spec():
+    base, support = (
+        load_spec(PIPELINES / "corpus_nightly.yaml"),
+        load_spec(PIPELINES / "domains" / "support.yaml"),
+    )
+    assert support.name == "support_corpus" and [s.name for s in support.sources] == ["support"]
+    assert {s.domain for s in support.sources} == {d.name for d in support.domains} == {"support"}
+    # Not set in the domain's file: the shared spec's, key by key inside mappings.
+    assert support.gold == base.gold and support.quality == base.quality and support.schedule == base.schedule
+    assert support.pii_policy_for("support") == "support_chat"
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "says"),
+    [
+        (lambda r: r["sources"][1].pop("classification"), "sources.1.classification", "no classification"),
+        (lambda r: r["sources"][1].pop("retention_days"), "sources.1.retention_days", "no retention"),
+        (lambda r: r["sources"][0].pop("domain"), "sources.0.domain", "no domain"),
+        (
+            lambda r: r["sources"][1].update(retention_days=3650),
+            "sources.1.retention_days",
+            "over the 365 days",
+        ),
+        # the support corpus (confidential once scrubbed) served to a role cleared for internal data
+        (
+            lambda r: r["products"][1]["consumers"].append("analyst"),
+            "products.1.consumers.2",
+            "cleared for internal",
+        ),
+        (lambda r: r["products"][1]["consumers"].append("intern"), "products.1.consumers.2", "unknown role"),
+        # raw support records (bronze text) served to a consumer
+        (
+            lambda r: r["products"][2]["consumers"].append("privacy_officer"),
+            "products.2.tables.0",
+            "restricted column",
+        ),
+        # a restricted feed's raw records classified below the feed
+        (
+            lambda r: r["products"][2].update(classification="confidential"),
+            "products.2.classification",
+            "below",
+        ),
+        # the RAG index holds support's scrubbed chunks: internal is too low
+        (lambda r: r["products"][5].update(classification="internal"), "products.5.classification", "below"),
+    ],
+)
+def test_each_broken_rule_is_a_finding_with_file_and_key(lake: Path, change, key: str, says: str):
+    spec = edit(lake / "corpus_nightly.yaml", change)
+    found = findings(lake)
+    assert any(f.startswith(f"{spec}: {key}: ") and says in f for f in found), found
+
+
+def test_a_product_serving_only_scrubbed_columns_of_a_restricted_table_passes(lake: Path):
+    def serve_ids(raw: dict) -> None:
+        raw["products"][2].update(
+            consumers=["privacy_officer"], columns={"bronze.documents": ["doc_id", "dt"]}
+        )
+
+    edit(lake / "corpus_nightly.yaml", serve_ids)
+    assert findings(lake) == []
+
+
+def test_a_source_has_one_domain_across_specs(lake: Path):
+    def move(raw: dict) -> None:
+        raw["domains"].append({**raw["domains"][0], "name": "helpdesk"})
+        raw["sources"][0]["domain"] = "helpdesk"
+        for p in raw["products"]:
+            p["domain"] = "helpdesk"
+
+    spec = edit(lake / "domains" / "support.yaml", move)
+    assert any(f.startswith(f"{spec}: sources.0.domain: ") and "one domain" in f for f in findings(lake))
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (lambda r: r["sources"][0].update(domain="sales"), "sources.0.domain: unknown domain 'sales'"),
+        (lambda r: r["products"][0].update(domain="sales"), "products.0.domain: unknown domain 'sales'"),
+        (lambda r: r["products"][0].update(tables=["gold.nothing"]), "products.0.tables.0: unknown table"),
+        (lambda r: r["products"][0].update(sources=["crm"]), "products.0.sources: unknown source(s) ['crm']"),
+        (lambda r: r["domains"][0].update(owner="nobody"), "domains.0.owner"),
+        (lambda r: r["sources"][0].update(classification="secret"), "sources.0.classification"),
+    ],
+)
+def test_a_spec_that_names_what_does_not_exist_fails_at_load_with_its_key(lake: Path, change, says: str):
+    spec = edit(lake / "corpus_nightly.yaml", change)
+    with pytest.raises(SpecError) as err:
+        load_spec(spec)
+    assert str(spec) in str(err.value) and says in str(err.value), str(err.value)
+
+
+def test_extends_that_loops_or_misses_fails_at_load(lake: Path):
+    edit(lake / "domains" / "docs.yaml", lambda r: r.update(extends="support.yaml"))
+    edit(lake / "domains" / "support.yaml", lambda r: r.update(extends="docs.yaml"))
+    with pytest.raises(SpecError, match="extends itself"):
+        load_spec(lake / "domains" / "docs.yaml")
+    edit(lake / "domains" / "docs.yaml", lambda r: r.update(extends="../nothing.yaml"))
+    with pytest.raises(SpecError, match="extends: no such pipeline spec"):
+        load_spec(lake / "domains" / "docs.yaml")
+
+
+def test_the_cli_fails_with_every_finding(lake: Path):
+    spec = edit(lake / "corpus_nightly.yaml", lambda r: r["sources"][1].pop("classification"))
+    result = runner.invoke(app, ["governance", "check", str(lake), "--policy", str(lake / "governance.yaml")])
+    assert result.exit_code == 1
+    assert (
+        f"{spec}: sources.1.classification: " in result.output
+        and "1 finding(s) in 3 spec(s)" in result.output
+    )
+    bad = runner.invoke(app, ["governance", "check", str(lake / "nothing.yaml")])
+    assert bad.exit_code == 2 and "no such pipeline spec" in bad.output
