@@ -79,7 +79,10 @@ def test_maintenance_dag_is_one_spark_task_from_the_spec(dagbag):
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
     dag = dagbag.dags["lakehouse_maintenance"]
-    assert [t.task_id for t in dag.tasks] == ["maintenance"]
+    # The platform's lakehouse, then each domain pipeline's own.
+    assert sorted(t.task_id for t in dag.tasks) == ["maintenance", "maintenance_docs", "maintenance_support"]
+    assert "LAKEHOUSE_DOMAIN" not in dag.get_task("maintenance").env_vars
+    assert dag.get_task("maintenance_support").env_vars["LAKEHOUSE_DOMAIN"] == "support"
     assert type(dag.timetable).__name__ == "CronTriggerTimetable"
     assert dag.timetable.expression == SPEC.maintenance.schedule == "0 4 * * *"
     assert dag.catchup is False and dag.max_active_runs == 1 and "maintenance" in dag.tags
@@ -93,6 +96,23 @@ def test_maintenance_dag_is_one_spark_task_from_the_spec(dagbag):
     day = task.application_args[task.application_args.index("--date") + 1]
     run_after = pendulum.datetime(2026, 10, 15, 4, tz="UTC")
     assert task.render_template(day, {"dag_run": SimpleNamespace(run_after=run_after)}) == "2026-10-15"
+
+
+def test_each_domain_pipeline_is_its_own_dag_in_its_own_lakehouse(dagbag):
+    """pipelines/domains/*.yaml: one DAG each, owned by the domain, writing the domain's catalog (its assets, its
+    Spark catalog, LAKEHOUSE_DOMAIN for the job), never the platform's tables."""
+    for name, domain in (("support_corpus", "support"), ("docs_corpus", "docs")):
+        dag = dagbag.dags[name]
+        assert [t.task_id for t in dag.topological_sort()] == ["bronze", "silver", "gold"]
+        catalog = f"{SETTINGS.catalog.name}_{domain}"
+        for task in dag.tasks:
+            assert task.owner == f"{domain}-data@example.com"
+            assert task.env_vars["LAKEHOUSE_DOMAIN"] == domain
+            assert task.conf["spark.sql.defaultCatalog"] == catalog
+            assert task.application_args[task.application_args.index("--spec") + 1].endswith(
+                f"domains/{domain}.yaml"
+            )
+            assert {o.uri.rstrip("/").split(".", 1)[0] for o in task.outlets} == {f"iceberg://{catalog}"}
 
 
 def test_dag_test_builds_one_day(dagbag, airflow_db):

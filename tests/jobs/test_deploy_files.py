@@ -48,7 +48,9 @@ SERVICES = {
     "redis",
     "minio",
     "minio-init",
+    "catalog-bootstrap",
     "iceberg-rest",
+    "catalog-init",
     "airflow-apiserver",
     "airflow-scheduler",
     "airflow-dag-processor",
@@ -67,17 +69,20 @@ SERVICES = {
     "datahub-frontend",
 }
 # Jobs that run once and exit (no healthcheck; waited for with service_completed_successfully).
-ONE_SHOT = {"minio-init", "datahub-system-update"}
+ONE_SHOT = {"minio-init", "catalog-bootstrap", "catalog-init", "datahub-system-update"}
 TEMPLATES = (
     "_helpers.tpl",
     "configmap.yaml",
     "spark-rbac.yaml",
     "airflow-gpu-worker.yaml",
     "corpus-stream.yaml",
+    "networkpolicy.yaml",
     "NOTES.txt",
 )
 # Variables holding a secret (a *_FILE variable holds the path of one).
-SECRET_NAME = re.compile(r"^(?!.*_FILE$).*(PASSWORD|SECRET|FERNET|TOKEN|SALT|SIGNING_KEY|ACCESS_KEY)")
+SECRET_NAME = re.compile(
+    r"^(?!.*_FILE$).*(PASSWORD|SECRET|FERNET|TOKEN|SALT|SIGNING_KEY|ACCESS_KEY|CREDENTIAL)"
+)
 # Compose interpolation: $$ (a literal $), ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?err}, $NAME.
 COMPOSE_VAR = re.compile(r"\$\$|\$\{([A-Za-z_]\w*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_]\w*)")
 
@@ -228,10 +233,10 @@ def test_builds_use_existing_dockerfiles_and_sources(compose: dict) -> None:
         for svc in compose["services"].values()
         if "build" in svc
     }
+    # The REST catalog (Apache Polaris) runs from its pinned upstream image: nothing of ours to build.
     assert {dockerfile for _, dockerfile in builds} == {
         "docker/airflow.Dockerfile",
         "docker/spark.Dockerfile",
-        "docker/iceberg-rest.Dockerfile",
     }
     for context, dockerfile in builds:
         root = (REPO_ROOT / context).resolve()
@@ -265,7 +270,10 @@ def test_no_secret_value_in_compose(compose: dict) -> None:
         "POSTGRES_PASSWORD",
         "REDIS_PASSWORD",
         "MINIO_ROOT_PASSWORD",
-        "LAKEHOUSE_S3_SECRET_KEY",
+        "S3_JOBS_SECRET_KEY",
+        "LAKEHOUSE_CATALOG_CREDENTIAL",
+        "POLARIS_ROOT_CLIENT_SECRET",
+        "DATAHUB_ADMIN_PASSWORD",
     } <= secrets
     # A secret is required (${X:?}), or optional with an empty default (${X:-}); never given a value here, and
     # .env.example holds placeholders (or nothing) only.
@@ -284,7 +292,7 @@ def test_no_secret_value_in_compose(compose: dict) -> None:
 
 
 def test_required_variables_fail_without_env(compose: dict) -> None:
-    with pytest.raises(KeyError, match="PASSWORD|FERNET|SECRET|ACCESS_KEY|_USER"):
+    with pytest.raises(KeyError, match="PASSWORD|FERNET|SECRET|ACCESS_KEY|CREDENTIAL|_USER"):
         interpolate(compose, {})
 
 
@@ -334,7 +342,9 @@ def test_depends_on_waits_for_healthy_or_completed_services(compose: dict) -> No
     airflow = {n for n in SERVICES if n.startswith("airflow-")} - {"airflow-apiserver"}
     assert all("airflow-apiserver" in graph[n] for n in airflow)
     for worker in ("airflow-worker", "airflow-worker-gpu"):
-        assert {"spark-master", "iceberg-rest", "minio-init", "redis", "postgres"} <= graph[worker]
+        assert {"spark-master", "iceberg-rest", "catalog-init", "minio-init", "redis", "postgres"} <= graph[
+            worker
+        ]
     assert all("spark-master" in graph[n] for n in ("spark-worker", "spark-worker-gpu"))
     assert {"postgres", "minio-init"} <= graph["iceberg-rest"]
     assert all(any(job in deps for deps in graph.values()) for job in ONE_SHOT)
@@ -403,7 +413,10 @@ def test_project_is_configured_through_env_only(resolved: dict) -> None:
     env = {k: str(v) for k, v in worker["environment"].items()}
     assert {k for k in env if k.startswith("LAKEHOUSE_")} <= settings_vars()
     settings = Settings.from_env(env)
-    assert settings.catalog.kind == "rest" and settings.catalog.uri == "http://iceberg-rest:8181"
+    assert settings.catalog.kind == "rest" and settings.catalog.uri == "http://iceberg-rest:8181/api/catalog"
+    # The catalog authenticates: OAuth2 client credentials from .env, sent by Spark and pyiceberg alike.
+    assert settings.catalog.credential == env_example()["LAKEHOUSE_CATALOG_CREDENTIAL"]
+    assert settings.catalog.pyiceberg_properties()["credential"] == settings.catalog.credential
     assert (
         settings.catalog.warehouse == "s3://lakehouse/warehouse"
         and settings.catalog.s3_endpoint == "http://minio:9000"
@@ -432,13 +445,14 @@ def test_project_is_configured_through_env_only(resolved: dict) -> None:
     # Spark's connection is the cluster, in client mode (the driver in the worker's task).
     conn = json.loads(env["AIRFLOW_CONN_SPARK_DEFAULT"])
     assert conn == {"conn_type": "spark", "host": settings.spark.master, "extra": {"deploy-mode": "client"}}
-    # The REST catalog serves the bucket the lakehouse names, on the same MinIO.
-    rest = services["iceberg-rest"]["environment"]
+    # The REST catalog serves the bucket the lakehouse names, on the same MinIO (catalog-init creates it).
+    init = services["catalog-init"]["environment"]
     assert (
-        rest["CATALOG_WAREHOUSE"] == settings.catalog.warehouse
-        and rest["CATALOG_S3_ENDPOINT"] == settings.catalog.s3_endpoint
+        init["LAKEHOUSE_WAREHOUSE"] == settings.catalog.warehouse
+        and init["S3_ENDPOINT"] == settings.catalog.s3_endpoint
     )
-    assert rest["CATALOG_IO__IMPL"] == "org.apache.iceberg.aws.s3.S3FileIO"
+    assert init["LAKEHOUSE_CATALOG_CREDENTIAL"] == settings.catalog.credential
+    assert settings.catalog.uri.startswith(init["POLARIS_URL"])
     # Drivers (Celery workers) and executors (Spark workers) see the landing zone at the same path, and the S3 keys.
     for name in ("airflow-worker", "airflow-worker-gpu", "spark-worker", "spark-worker-gpu"):
         targets = {v.split(":")[1] for v in services[name]["volumes"]}
@@ -481,14 +495,24 @@ def test_postgres_init_creates_the_databases_the_uris_name(resolved: dict) -> No
         urlsplit(
             services["airflow-scheduler"]["environment"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
         ).path.lstrip("/"),
-        urlsplit(services["iceberg-rest"]["environment"]["CATALOG_URI"].removeprefix("jdbc:")).path.lstrip(
-            "/"
-        ),
+        urlsplit(
+            services["iceberg-rest"]["environment"]["QUARKUS_DATASOURCE_JDBC_URL"].removeprefix("jdbc:")
+        ).path.lstrip("/"),
     }
     assert created == named == {"airflow", "iceberg_catalog"}
+    # Polaris's schema is made by catalog-bootstrap, in the same database, as the same role.
+    bootstrap, server = services["catalog-bootstrap"]["environment"], services["iceberg-rest"]["environment"]
+    for key in ("QUARKUS_DATASOURCE_JDBC_URL", "QUARKUS_DATASOURCE_USERNAME", "QUARKUS_DATASOURCE_PASSWORD"):
+        assert bootstrap[key] == server[key], key
+    assert server["QUARKUS_DATASOURCE_USERNAME"] == postgres_env_user(services)
     postgres = services["postgres"]
     assert set(re.findall(r"\\getenv \w+ (\w+)", sql)) <= set(postgres["environment"])
     assert any(v.endswith(":/docker-entrypoint-initdb.d/10-lakehouse.sql:ro") for v in postgres["volumes"])
+
+
+def postgres_env_user(services: dict) -> str:
+    """The role postgres-init.sql makes the owner of iceberg_catalog."""
+    return services["postgres"]["environment"]["CATALOG_DB_USER"]
 
 
 def test_spark_pool_is_the_specs(compose: dict, values: dict) -> None:
@@ -522,9 +546,13 @@ def test_images_hold_what_the_settings_expect(resolved: dict) -> None:
     for needed in ("apache-airflow-providers-celery", "celery", "redis", "psycopg2-binary", "asyncpg"):
         assert re.search(rf"^{needed}==", lock, re.M), needed
     assert (REPO_ROOT / "docker" / "spark-entrypoint.sh").stat().st_mode & 0o111
-    rest = (REPO_ROOT / "docker" / "iceberg-rest.Dockerfile").read_text()
-    assert f"ARG ICEBERG_VERSION={ICEBERG_VERSION}" in rest
-    assert "FROM apache/iceberg-rest-fixture:${ICEBERG_VERSION}" in rest and "postgresql.jar" in rest
+    # The REST catalog is Apache Polaris's own image, pinned, and its admin tool of the same version.
+    services = resolved["services"]
+    polaris = services["iceberg-rest"]["image"]
+    assert polaris.startswith("apache/polaris:") and "build" not in services["iceberg-rest"]
+    assert services["catalog-bootstrap"]["image"] == polaris.replace(
+        "apache/polaris:", "apache/polaris-admin-tool:"
+    )
 
 
 def test_makefile_has_up_and_down() -> None:
@@ -794,7 +822,9 @@ def test_the_local_production_topology_selects_its_parts_as_compose_and_the_char
     assert spark_ours["extra"] == spark_theirs["extra"]
     # The catalog: compose reaches its JDBC tables through the REST server, the local topology directly; the
     # database is the same one postgres-init.sql creates.
-    rest_db = urlsplit(services["iceberg-rest"]["environment"]["CATALOG_URI"].removeprefix("jdbc:")).path
+    rest_db = urlsplit(
+        services["iceberg-rest"]["environment"]["QUARKUS_DATASOURCE_JDBC_URL"].removeprefix("jdbc:")
+    ).path
     assert urlsplit(ours["LAKEHOUSE_CATALOG_URI"]).path == rest_db == f"/{CATALOG_DB}"
     settings = Settings.from_env(ours)
     assert settings.catalog.kind == "jdbc" and not settings.catalog.embedded  # no catalog lock

@@ -73,27 +73,42 @@ def test_domain_pipelines_extend_the_shared_spec():
             "sources.1.retention_days",
             "over the 365 days",
         ),
-        # the support corpus (confidential once scrubbed) served to a role cleared for internal data
+        # the corpus (confidential: support's scrubbed chats) served to a role cleared for internal data
         (
-            lambda r: r["products"][1]["consumers"].append("analyst"),
-            "products.1.consumers.2",
+            lambda r: r["products"][0]["consumers"].append("analyst"),
+            "products.0.consumers.1",
             "cleared for internal",
         ),
-        (lambda r: r["products"][1]["consumers"].append("intern"), "products.1.consumers.2", "unknown role"),
-        # raw support records (bronze text) served to a consumer
+        (lambda r: r["products"][0]["consumers"].append("intern"), "products.0.consumers.1", "unknown role"),
+        # raw records (bronze text) served to a consumer, even one cleared for restricted data
         (
-            lambda r: r["products"][2]["consumers"].append("privacy_officer"),
-            "products.2.tables.0",
+            lambda r: r["products"][1]["consumers"].append("privacy_officer"),
+            "products.1.tables.0",
             "restricted column",
         ),
-        # a restricted feed's raw records classified below the feed
+        # raw records classified below the restricted feed they hold
         (
-            lambda r: r["products"][2].update(classification="confidential"),
-            "products.2.classification",
+            lambda r: r["products"][1].update(classification="confidential"),
+            "products.1.classification",
             "below",
         ),
         # the RAG index holds support's scrubbed chunks: internal is too low
-        (lambda r: r["products"][5].update(classification="internal"), "products.5.classification", "below"),
+        (lambda r: r["products"][3].update(classification="internal"), "products.3.classification", "below"),
+        # a "web only" product of the shared tables: they hold support's rows too, and access is per table
+        (
+            lambda r: r["products"].append(
+                {
+                    "name": "web_only",
+                    "domain": "web",
+                    "tables": ["silver.documents"],
+                    "classification": "internal",
+                    "retention_days": 30,
+                    "consumers": ["analyst"],
+                }
+            ),
+            "products.4.classification",
+            "below the confidential rows of source 'support'",
+        ),
     ],
 )
 def test_each_broken_rule_is_a_finding_with_file_and_key(lake: Path, change, key: str, says: str):
@@ -102,20 +117,22 @@ def test_each_broken_rule_is_a_finding_with_file_and_key(lake: Path, change, key
     assert any(f.startswith(f"{spec}: {key}: ") and says in f for f in found), found
 
 
-def test_a_product_serving_only_scrubbed_columns_of_a_restricted_table_passes(lake: Path):
+def test_listing_columns_does_not_make_a_restricted_table_servable(lake: Path):
+    """Consumers read whole data files: naming only harmless columns exposes the restricted ones all the same."""
+
     def serve_ids(raw: dict) -> None:
-        raw["products"][2].update(
+        raw["products"][1].update(
             consumers=["privacy_officer"], columns={"bronze.documents": ["doc_id", "dt"]}
         )
 
     edit(lake / "corpus_nightly.yaml", serve_ids)
-    assert findings(lake) == []
+    assert any("products.1.tables.0: exposes restricted column(s)" in f for f in findings(lake))
 
 
 def test_a_source_has_one_domain_across_specs(lake: Path):
     def move(raw: dict) -> None:
         raw["domains"].append({**raw["domains"][0], "name": "helpdesk"})
-        raw["sources"][0]["domain"] = "helpdesk"
+        raw["sources"][0]["domain"] = raw["domain"] = "helpdesk"
         for p in raw["products"]:
             p["domain"] = "helpdesk"
 
@@ -129,7 +146,6 @@ def test_a_source_has_one_domain_across_specs(lake: Path):
         (lambda r: r["sources"][0].update(domain="sales"), "sources.0.domain: unknown domain 'sales'"),
         (lambda r: r["products"][0].update(domain="sales"), "products.0.domain: unknown domain 'sales'"),
         (lambda r: r["products"][0].update(tables=["gold.nothing"]), "products.0.tables.0: unknown table"),
-        (lambda r: r["products"][0].update(sources=["crm"]), "products.0.sources: unknown source(s) ['crm']"),
         (lambda r: r["domains"][0].update(owner="nobody"), "domains.0.owner"),
         (lambda r: r["sources"][0].update(classification="secret"), "sources.0.classification"),
     ],

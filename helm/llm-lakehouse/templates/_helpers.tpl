@@ -87,3 +87,46 @@ Secret environment of every pod that runs Spark or pyiceberg: the S3 keys, read 
   valueFrom: {secretKeyRef: {name: {{ . }}, key: token}}
 {{- end }}
 {{- end }}
+
+{{/*
+An image by digest: <repository>:<tag>@<digest>. The tag is only for people; the runtime pulls the digest, which
+release tooling writes into values (images.*.digest). Called with one entry of .Values.images.
+*/}}
+{{- define "llm-lakehouse.image" -}}
+{{- printf "%s:%s@%s" .repository .tag .digest }}
+{{- end }}
+
+{{/* The executors' ServiceAccount: no Role, no API token mounted. */}}
+{{- define "llm-lakehouse.sparkExecutorServiceAccount" -}}
+{{- if .Values.spark.executorServiceAccount.name }}
+{{- .Values.spark.executorServiceAccount.name }}
+{{- else }}
+{{- printf "%s-spark-executor" (include "llm-lakehouse.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{/* Pod securityContext of every pod this chart defines (values: security). */}}
+{{- define "llm-lakehouse.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .Values.security.runAsUser }}
+runAsGroup: {{ .Values.security.runAsGroup }}
+fsGroup: {{ .Values.security.fsGroup }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/* Container securityContext: no privilege escalation, no capabilities, read-only root (writable: emptyDirs). */}}
+{{- define "llm-lakehouse.containerSecurityContext" -}}
+runAsNonRoot: true
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: {{ .Values.security.readOnlyRootFilesystem }}
+capabilities:
+  drop: ["ALL"]
+{{- end }}
+
+{{/* The writable scratch space a read-only root needs: an emptyDir at /tmp. */}}
+{{- define "llm-lakehouse.tmpVolume" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: {{ .Values.security.tmpSizeLimit }}
+{{- end }}

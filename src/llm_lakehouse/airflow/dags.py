@@ -53,20 +53,29 @@ class LakehouseSparkSubmitOperator(SparkSubmitOperator):
             if not self._settled_without_spark():
                 super().execute(context)
         except AirflowException as exc:
-            message = blocked_message(Settings.from_env(), context["run_id"], self.task_id, started)
+            message = blocked_message(self._settings(), context["run_id"], self.task_id, started)
             if message:
                 raise AirflowFailException(message) from exc
             raise
+
+    def _args(self) -> list[str]:
+        return [str(a) for a in self.application_args or []]
+
+    def _settings(self) -> Settings:
+        """The lakehouse this task's spec builds: its domain's, for a domain pipeline."""
+        args = self._args()
+        settings = Settings.from_env()
+        return settings.for_spec(load_spec(args[args.index("--spec") + 1])) if "--spec" in args else settings
 
     def _settled_without_spark(self) -> bool:
         """A day nothing landed for is settled without starting Spark when its tables hold nothing either
         (``spark/empty_day.py``: same lease, gate on zero rows, audit, lineage); a day with files goes
         straight to spark-submit."""
-        args = [str(a) for a in self.application_args or []]
+        args = self._args()
         if self.task_id not in DAY_STAGES or "--spec" not in args or "--date" not in args:
             return False  # not a layer job of a day
-        settings = Settings.from_env()
         spec = load_spec(args[args.index("--spec") + 1])
+        settings = Settings.from_env().for_spec(spec)
         day = date.fromisoformat(args[args.index("--date") + 1])
         try:
             settled, output = settle_empty_day(settings, spec, self.task_id, day, args)
@@ -145,7 +154,7 @@ def day_tasks(spec: PipelineSpec, settings: Settings | None = None) -> list[Spar
 
 
 def spark_task(spec: PipelineSpec, stage: str, settings: Settings | None = None) -> SparkSubmitOperator:
-    settings = settings or Settings.from_env()
+    settings = (settings or Settings.from_env()).for_spec(spec)
     declared = STAGES[stage]
     gpu = spec.spark.wants_gpu(stage)
     return LakehouseSparkSubmitOperator(
@@ -218,9 +227,10 @@ def side_dag_kwargs(
 def maintenance_task(spec: PipelineSpec, settings: Settings | None = None) -> SparkSubmitOperator:
     """spark-submit of ``spark_jobs/table_maintenance.py``; in the Spark pool, so it never runs beside a
     layer job on the embedded catalog. No outlets: it changes no row, so it must not trigger asset consumers."""
-    settings = settings or Settings.from_env()
+    settings = (settings or Settings.from_env()).for_spec(spec)
     return SparkSubmitOperator(
-        task_id=MAINTENANCE.name,
+        # One task per lakehouse: the platform's, then each domain pipeline's own.
+        task_id=f"{MAINTENANCE.name}_{spec.domain}" if spec.domain else MAINTENANCE.name,
         application=application(MAINTENANCE.name),
         application_args=application_args(spec, RUN_DAY, RUN_ID),
         name=f"{spec.name}.maintenance",

@@ -27,7 +27,7 @@ from llm_lakehouse.cli.governance import app as governance_app
 from llm_lakehouse.cli.lineage import app as lineage_app
 from llm_lakehouse.core.errors import EmptyDayFailed
 from llm_lakehouse.core.reports import blocked_message
-from llm_lakehouse.core.settings import REPO_ROOT, Settings
+from llm_lakehouse.core.settings import DOMAIN_ENV, REPO_ROOT, Settings
 from llm_lakehouse.core.spec import PipelineSpec, SpecError, adhoc_source, load_spec
 from llm_lakehouse.core.stages import DAY_STAGES
 from llm_lakehouse.devtools.sample import default_days, generate
@@ -75,8 +75,18 @@ def main(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version and exit")
     ] = False,
+    domain: Annotated[
+        str | None,
+        typer.Option(
+            "--domain",
+            help="a domain pipeline's own lakehouse (its catalog, warehouse location and reports); "
+            "a domain's --spec selects it too",
+        ),
+    ] = None,
 ) -> None:
     """LLM Lakehouse: bronze → silver → gold Iceberg tables for LLM corpora."""
+    if domain:
+        os.environ[DOMAIN_ENV] = domain
 
 
 def _day(value: str) -> date:
@@ -87,11 +97,17 @@ def _day(value: str) -> date:
 
 
 def _spec(path: Path):  # noqa: ANN202
+    """The spec at ``path``; a domain's spec also selects the domain's lakehouse for every later
+    ``Settings.from_env()`` of the command (another domain's selected already is a usage error)."""
     try:
-        return load_spec(path)
-    except SpecError as exc:
-        console.print(f"[red]{exc}[/red]")
+        spec = load_spec(path)
+        Settings.from_env().for_spec(spec)
+    except (SpecError, ValueError) as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(ExitCode.USAGE) from None
+    if spec.domain:
+        os.environ[DOMAIN_ENV] = spec.domain
+    return spec
 
 
 @app.command()
@@ -713,7 +729,8 @@ def stream_start(
     """Start the stream in the background (checkpoint, status and log under LAKEHOUSE_HOME/stream/)."""
     from llm_lakehouse.cli.stream import paths_of, start
 
-    settings, spec = Settings.from_env(), _spec(spec_path)
+    spec = _spec(spec_path)
+    settings = Settings.from_env()
     try:
         got = start(settings, spec, available_now, wait=foreground)
     except RuntimeError as exc:
@@ -736,7 +753,8 @@ def stream_status_cmd(
     from llm_lakehouse.cli.stream import paths_of
     from llm_lakehouse.core.streaming import stream_status
 
-    settings, spec = Settings.from_env(), _spec(spec_path)
+    spec = _spec(spec_path)
+    settings = Settings.from_env()
     got = stream_status(paths_of(settings, spec), settings.landing, spec.stream.freshness_slo_seconds)
     if as_json:
         print(json.dumps(got, indent=2, sort_keys=True, default=str))
@@ -762,7 +780,8 @@ def stream_stop(spec_path: SpecOpt = DEFAULT_SPEC) -> None:
     """Stop the stream between batches (terminated when it has not stopped after two minutes)."""
     from llm_lakehouse.cli.stream import stop
 
-    settings, spec = Settings.from_env(), _spec(spec_path)
+    spec = _spec(spec_path)
+    settings = Settings.from_env()
     console.print(
         f"stream of {spec.name} stopped" if stop(settings, spec) else f"no stream of {spec.name} runs"
     )

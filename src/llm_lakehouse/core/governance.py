@@ -76,10 +76,6 @@ class Product(StrictModel):
                 raise ValueError(f"columns.{ident}: {unknown} are not columns of {ident}")
         return self
 
-    def exposed(self, ident: str) -> list[str]:
-        """The columns of ``ident`` this product's consumers can read."""
-        return self.columns.get(ident) or TABLES[ident].column_names
-
 
 class Role(StrictModel):
     """A consumer role (a group in the identity provider, an Airflow role, an S3 policy)."""
@@ -226,14 +222,14 @@ def _check_product(spec: PipelineSpec, product: Product, policy: GovernancePolic
                 )
             )
     if product.consumers:
-        for ident in product.tables:
-            leaked = sorted(set(product.exposed(ident)) & set(policy.restricted_columns.get(ident, ())))
+        for j, ident in enumerate(product.tables):
+            leaked = sorted(policy.restricted_columns.get(ident, ()))
             if leaked:
                 out.append(
                     (
-                        f"tables.{product.tables.index(ident)}",
-                        f"exposes restricted column(s) {leaked} of "
-                        f"{ident} to {product.consumers}; list the columns it serves under columns.{ident}",
+                        f"tables.{j}",
+                        f"exposes restricted column(s) {leaked} of {ident} to {product.consumers}: a consumer reads "
+                        "a table's whole data files, so no consumer may have a table with restricted columns",
                     )
                 )
     # A product is at least as sensitive as the most sensitive rows it serves, layer by layer.
@@ -255,11 +251,10 @@ def _check_product(spec: PipelineSpec, product: Product, policy: GovernancePolic
 
 
 def product_sources(spec: PipelineSpec, product: Product) -> list[str]:
-    """The sources whose rows ``product`` serves (see ``Product.sources``)."""
-    if product.sources is not None:
-        return product.sources
-    own = [s.name for s in spec.sources if s.domain == product.domain]
-    return own or [s.name for s in spec.sources]
+    """The sources whose rows ``product`` serves: every source of its spec, since the spec's tables hold them
+    all and access is granted on whole tables. A domain that must serve only its own rows builds them in its own
+    pipeline (``domain:``), whose tables hold nothing else."""
+    return [s.name for s in spec.sources]
 
 
 def _check_across(specs: list[PipelineSpec]) -> list[Finding]:

@@ -33,7 +33,7 @@ import json
 import os
 import re
 import sqlite3
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -58,8 +58,11 @@ SPARK_ENV_ALLOWED = (
     "LAKEHOUSE_HOME",
     "LAKEHOUSE_LANDING",
     "LAKEHOUSE_CATALOG_NAME",
+    "LAKEHOUSE_DOMAIN",
     "LAKEHOUSE_CATALOG_URI",  # dropped when it holds a password
     "LAKEHOUSE_WAREHOUSE",
+    "LAKEHOUSE_CATALOG_WAREHOUSE",
+    "LAKEHOUSE_CATALOG_SCOPE",
     "LAKEHOUSE_S3_ENDPOINT",
     "LAKEHOUSE_S3_REGION",
     "LAKEHOUSE_S3_PATH_STYLE",
@@ -77,6 +80,9 @@ SPARK_ENV_ALLOWED = (
     "LAKEHOUSE_FAULT",
     "LAKEHOUSE_FAULT_MODE",
 )
+# Selects a domain pipeline's own lakehouse (Settings.in_domain); set by its DAG's tasks and by `lakehouse
+# --domain`, or by loading the domain's spec.
+DOMAIN_ENV = "LAKEHOUSE_DOMAIN"
 # Spark properties of LAKEHOUSE_SPARK_CONF that hold a secret by their name (fs.s3a.secret.key, a JDBC
 # password, a token): never passed as --conf (rendered by Airflow, shown by ps), only set on the driver's session.
 SECRET_PROPERTY = re.compile(r"secret|password|token|credential|access\.key|session\.key", re.IGNORECASE)
@@ -92,6 +98,10 @@ def _default_home() -> Path:
     if (REPO_ROOT / "pyproject.toml").exists():
         return REPO_ROOT / "var"
     return Path.home() / ".llm_lakehouse"
+
+
+def _owner(domain: str | None) -> str:
+    return f"domain {domain!r}" if domain else "the platform"
 
 
 def _json_object(env: dict[str, str], name: str) -> dict[str, str]:
@@ -128,6 +138,11 @@ class CatalogSettings:
     # REST catalog auth: a bearer token, or an OAuth2 client credential "id:secret". Secrets.
     token: str | None = field(default=None, repr=False)
     credential: str | None = field(default=None, repr=False)
+    # A REST catalog that names its catalogs (Apache Polaris): the ``warehouse`` the client asks for is the
+    # catalog's name, not a location, and the OAuth2 scope it grants (Polaris: PRINCIPAL_ROLE:ALL). Neither is
+    # secret. The location stays ``warehouse``, which also selects S3FileIO.
+    rest_warehouse: str | None = None
+    scope: str | None = None
 
     def __repr__(self) -> str:
         return f"CatalogSettings(name={self.name!r}, uri={self.redacted_uri!r}, warehouse={self.warehouse!r})"
@@ -180,6 +195,10 @@ class CatalogSettings:
             creds["jdbc.password"] = parts.password
         return f"jdbc:postgresql://{parts.hostname}{port}{parts.path}", creds
 
+    def _rest_public(self) -> dict[str, str]:
+        props = {"warehouse": self.rest_warehouse, "scope": self.scope}
+        return {k: v for k, v in props.items() if v}
+
     def _rest_auth(self) -> dict[str, str]:
         """A REST catalog's credentials, as both Spark's and pyiceberg's catalogs name them."""
         auth = {"token": self.token, "credential": self.credential}
@@ -190,7 +209,7 @@ class CatalogSettings:
         public: dict[str, str] = {}
         secret: dict[str, str] = {}
         if self.kind == "rest":
-            public |= {"type": "rest", "uri": self.uri}
+            public |= {"type": "rest", "uri": self.uri, **self._rest_public()}
             secret |= self._rest_auth()
         else:
             uri, creds = self.jdbc_uri()
@@ -200,7 +219,7 @@ class CatalogSettings:
             if "jdbc.password" in creds:
                 secret["jdbc.password"] = creds["jdbc.password"]
         # A REST server may choose the location itself; the client still sends its warehouse.
-        public["warehouse"] = self.warehouse
+        public.setdefault("warehouse", self.warehouse)
         # Without this Spark keeps serving table metadata it cached before pyiceberg's commits.
         public["cache-enabled"] = "false"
         public["metrics-reporter-impl"] = COMMIT_REPORTER
@@ -218,7 +237,8 @@ class CatalogSettings:
     def pyiceberg_properties(self) -> dict[str, str]:
         """Properties for ``pyiceberg.catalog.load_catalog(name, **props)`` (in-process: secrets included)."""
         if self.kind == "rest":
-            props = {"type": "rest", "uri": self.uri, "warehouse": self.warehouse, **self._rest_auth()}
+            props = {"type": "rest", "uri": self.uri, "warehouse": self.warehouse}
+            props |= self._rest_public() | self._rest_auth()
         else:
             props = {"type": "sql", "uri": self.uri, "warehouse": self.warehouse}
         if self.uses_s3:
@@ -252,10 +272,55 @@ class Settings:
     landing: Path
     catalog: CatalogSettings
     spark: SparkRuntime
+    # A domain pipeline's own lakehouse (``in_domain``); ``root`` is the platform's, which it derives from.
+    domain: str | None = None
+    root: Settings | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
+        settings = cls._platform(env)
+        domain = env.get(DOMAIN_ENV) or None
+        return settings.in_domain(domain) if domain else settings
+
+    def in_domain(self, domain: str) -> Settings:
+        """The lakehouse of one domain's pipeline: its own catalog (``<name>_<domain>``), warehouse location
+        (``<warehouse>/<domain>/<layer>/<table>``) and home (reports, leases, the embedded catalog file), so
+        its days never replace another pipeline's; the landing zone stays shared (sources have one domain)."""
+        if self.domain == domain:
+            return self
+        if self.domain is not None:
+            raise ValueError(f"{DOMAIN_ENV}: already in domain {self.domain!r}, asked for {domain!r}")
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", domain):
+            raise ValueError(f"{DOMAIN_ENV}: expected a domain name ([a-z][a-z0-9_]*), got {domain!r}")
+        home = self.home / "domains" / domain
+        uri = self.catalog.uri
+        if uri == f"sqlite:///{self.home / 'catalog.db'}":
+            uri = f"sqlite:///{home / 'catalog.db'}"  # the embedded catalog: one file (and lock) per domain
+        catalog = replace(
+            self.catalog,
+            name=f"{self.catalog.name}_{domain}",
+            uri=uri,
+            warehouse=f"{self.catalog.warehouse.rstrip('/')}/{domain}",
+            # A catalog-naming REST server: the domain's own catalog there too.
+            rest_warehouse=f"{self.catalog.rest_warehouse}_{domain}" if self.catalog.rest_warehouse else None,
+        )
+        return replace(self, home=home, catalog=catalog, domain=domain, root=self)
+
+    def for_spec(self, spec: Any) -> Settings:
+        """These settings for ``spec``'s jobs: its domain's lakehouse when it is a domain pipeline. A spec run
+        against another domain's lakehouse (``LAKEHOUSE_DOMAIN`` set otherwise) is refused."""
+        if spec.domain is not None and self.domain in (None, spec.domain):
+            return self.in_domain(spec.domain)
+        if spec.domain != self.domain:
+            raise ValueError(
+                f"{spec.path}: the spec is {_owner(spec.domain)}'s pipeline but {DOMAIN_ENV} selects "
+                f"{_owner(self.domain)}'s lakehouse; unset {DOMAIN_ENV} or use that domain's spec"
+            )
+        return self
+
+    @classmethod
+    def _platform(cls, env: dict[str, str]) -> Settings:
         home = Path(env.get("LAKEHOUSE_HOME") or _default_home()).resolve()
         catalog = CatalogSettings(
             name=env.get("LAKEHOUSE_CATALOG_NAME", "lakehouse"),
@@ -267,6 +332,8 @@ class Settings:
             s3_path_style=_flag(env, "LAKEHOUSE_S3_PATH_STYLE", True),
             token=env.get("LAKEHOUSE_CATALOG_TOKEN") or None,
             credential=env.get("LAKEHOUSE_CATALOG_CREDENTIAL") or None,
+            rest_warehouse=env.get("LAKEHOUSE_CATALOG_WAREHOUSE") or None,
+            scope=env.get("LAKEHOUSE_CATALOG_SCOPE") or None,
         )
         _ = catalog.kind  # fails here, naming the variable, on a URI of no known catalog
         spark = SparkRuntime(
@@ -346,14 +413,28 @@ class Settings:
         them: a catalog URI with a password, tokens and salts stay in the parent's environment, which the child
         inherits.
         """
+        # The platform's values plus the domain: the child derives the domain's lakehouse as this one did.
+        base = self.root or self
         env = {k: v for k, v in os.environ.items() if k in SPARK_ENV_ALLOWED} | {
-            "LAKEHOUSE_HOME": str(self.home),
-            "LAKEHOUSE_CATALOG_URI": self.catalog.uri,
-            "LAKEHOUSE_WAREHOUSE": self.catalog.warehouse,
+            "LAKEHOUSE_HOME": str(base.home),
+            "LAKEHOUSE_CATALOG_NAME": base.catalog.name,
+            "LAKEHOUSE_CATALOG_URI": base.catalog.uri,
+            "LAKEHOUSE_WAREHOUSE": base.catalog.warehouse,
+            **{
+                k: v
+                for k, v in (
+                    ("LAKEHOUSE_CATALOG_WAREHOUSE", base.catalog.rest_warehouse),
+                    ("LAKEHOUSE_CATALOG_SCOPE", base.catalog.scope),
+                )
+                if v
+            },
             "LAKEHOUSE_LANDING": str(self.landing),
             "PYSPARK_PYTHON": self.spark.python,
         }
-        if urlsplit(self.catalog.uri).password:
+        env.pop(DOMAIN_ENV, None)
+        if self.domain:
+            env[DOMAIN_ENV] = self.domain
+        if urlsplit(base.catalog.uri).password:
             del env["LAKEHOUSE_CATALOG_URI"]
         return env
 
@@ -361,6 +442,7 @@ class Settings:
         """The settings in effect, secrets masked (``lakehouse config``)."""
         mask = "***"
         return {
+            "domain": self.domain,
             "home": str(self.home),
             "landing": str(self.landing),
             "catalog": {

@@ -287,6 +287,9 @@ class PipelineSpec(StrictModel):
     stream: Stream = Stream()
     domains: list[Domain] = []
     products: list[Product] = []
+    # A domain's own pipeline: every source is the domain's, and its tables live in the domain's lakehouse
+    # (Settings.in_domain: own catalog, warehouse location and home). None: the platform's shared pipeline.
+    domain: str | None = None
     # Filled by load_spec: where the spec came from, so jobs can be pointed at the same file.
     path: Path | None = None
 
@@ -309,6 +312,15 @@ class PipelineSpec(StrictModel):
                 raise ValueError(
                     f"sources.{i}.domain: unknown domain {src.domain!r}; expected one of {domains}"
                 )
+        if self.domain is not None:
+            if self.domain not in domains:
+                raise ValueError(f"domain: unknown domain {self.domain!r}; expected one of {domains}")
+            for i, src in enumerate(self.sources):
+                if src.domain != self.domain:
+                    raise ValueError(
+                        f"sources.{i}.domain: {src.domain!r} in domain {self.domain!r}'s pipeline; a domain "
+                        "pipeline builds only its own sources"
+                    )
         names = [p.name for p in self.products]
         if len(set(names)) != len(names):
             raise ValueError(f"products: names must be unique, got {names}")

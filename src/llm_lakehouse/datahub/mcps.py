@@ -10,6 +10,11 @@
   (guid of orchestrator, cluster and ``<dag_id>_<task_id>_<run_id>``), so the job's row counts and outcome
   land on the run the plugin records; a dataset profile (row count of the day) per written table.
 - PII: a ``pii`` tag and ``PII.<Entity>`` glossary terms on columns (and the ``pii`` tag on their tables).
+- Governance (``core/governance.py``): each domain of the spec (``urn:li:domain:<name>``, owner and steward),
+  each data product (``urn:li:dataProduct:<name>``: its tables as assets, its domain, owners, classification,
+  retention, consumers, sources), a ``classification:<level>`` tag and a ``Classification.<Level>`` glossary
+  term per level; a table gets the term of the most sensitive product serving it, a landing feed its
+  source's tag, term, domain and retention, and the tables of a one-domain (domain) pipeline that domain.
 - Quality results as assertions (info + run event) on the datasets.
 """
 
@@ -26,6 +31,7 @@ from datahub.metadata import schema_classes as m
 from datahub.utilities.urns.data_job_urn import DataJobUrn
 from datahub.utilities.urns.dataset_urn import DatasetUrn
 
+from llm_lakehouse.core.governance import CLASSIFICATIONS, Classification, Domain, Product, product_sources
 from llm_lakehouse.core.spec import PipelineSpec
 from llm_lakehouse.core.stages import DAY_STAGES, LANDING, STAGES, STREAM, table_upstreams, writer_of
 from llm_lakehouse.core.tables import Table
@@ -35,8 +41,10 @@ from llm_lakehouse.datahub.model import (
     PiiColumn,
     column_edges,
     pii_columns,
+    spec_domain,
     spec_tables,
     split_column,
+    table_classifications,
 )
 
 PLATFORM = "iceberg"
@@ -44,6 +52,15 @@ ORCHESTRATOR = "airflow"
 PII_TAG = "pii"
 PII_NODE = "PII"
 ACTOR = "urn:li:corpuser:datahub"
+CLASSIFICATION_NODE = "Classification"
+CLASSIFICATION_TAG = "classification"
+# What each level means (core/governance.py: a role cleared for one level may read every level before it).
+CLASSIFICATION_TEXT: dict[str, str] = {
+    "public": "May be published: no harm if disclosed",
+    "internal": "For people inside the company; not for publication",
+    "confidential": "Business-sensitive or scrubbed personal data; only roles cleared for it may read it",
+    "restricted": "Raw personal or regulated data; only roles cleared for restricted data may read it",
+}
 
 
 # --- URNs -----------------------------------------------------------------------------------------------
@@ -72,6 +89,24 @@ def job_urn(cfg: LineageConfig, spec: PipelineSpec, stage: str) -> str:
 
 def term_urn(entity: str) -> str:
     return builder.make_term_urn(f"{PII_NODE}.{entity}")
+
+
+def domain_urn(name: str) -> str:
+    return builder.make_domain_urn(name)
+
+
+def product_urn(name: str) -> str:
+    return builder.make_data_product_urn(name)
+
+
+def classification_tag_urn(classification: str) -> str:
+    """``restricted`` -> ``urn:li:tag:classification:restricted``."""
+    return builder.make_tag_urn(f"{CLASSIFICATION_TAG}:{classification}")
+
+
+def classification_term_urn(classification: str) -> str:
+    """``restricted`` -> ``urn:li:glossaryTerm:Classification.Restricted``."""
+    return builder.make_term_urn(f"{CLASSIFICATION_NODE}.{classification.capitalize()}")
 
 
 def run_instance(cfg: LineageConfig, spec: PipelineSpec, stage: str, run_id: str) -> DataProcessInstance:
@@ -106,13 +141,35 @@ def _field_type(spark_type: str) -> m.SchemaFieldDataTypeClass:
     return m.SchemaFieldDataTypeClass(cls())
 
 
+def _ownership(owners: Iterable[tuple[str, str]]) -> m.OwnershipClass:
+    """``(email, OwnershipTypeClass.X)`` pairs as owners ``urn:li:corpuser:<email>``."""
+    return m.OwnershipClass(owners=[m.OwnerClass(owner=builder.make_user_urn(o), type=t) for o, t in owners])
+
+
 def _owners(spec: PipelineSpec) -> m.OwnershipClass:
-    return m.OwnershipClass(
-        owners=[
-            m.OwnerClass(owner=builder.make_user_urn(o), type=m.OwnershipTypeClass.TECHNICAL_OWNER)
-            for o in spec.owners
-        ]
+    return _ownership((o, m.OwnershipTypeClass.TECHNICAL_OWNER) for o in spec.owners)
+
+
+def _terms(urns: Iterable[str]) -> m.GlossaryTermsClass:
+    return m.GlossaryTermsClass(
+        terms=[m.GlossaryTermAssociationClass(u) for u in urns], auditStamp=m.AuditStampClass(0, ACTOR)
     )
+
+
+def _tags(urns: Iterable[str]) -> m.GlobalTagsClass:
+    return m.GlobalTagsClass([m.TagAssociationClass(u) for u in urns])
+
+
+def _labels(tags: Sequence[str], terms: Sequence[str], domain: str | None) -> list[Any]:
+    """A dataset's tags, terms and domain, one aspect each (a second aspect of a name would replace the first)."""
+    out: list[Any] = []
+    if tags:
+        out.append(_tags(tags))
+    if terms:
+        out.append(_terms(terms))
+    if domain:
+        out.append(m.DomainsClass(domains=[domain_urn(domain)]))
+    return out
 
 
 def _fine(cfg: LineageConfig, edges: Iterable[ColumnEdge]) -> list[m.FineGrainedLineageClass]:
@@ -200,6 +257,8 @@ def dataset_mcps(spec: PipelineSpec, cfg: LineageConfig, pii: Sequence[PiiColumn
     pii = pii_columns(spec) if pii is None else pii
     edges = column_edges(spec)
     ups = table_upstreams(spec)
+    classified = table_classifications(spec)
+    domain = spec_domain(spec)
     out: list[MCP] = []
     for table in spec_tables(spec):
         urn = dataset_urn(cfg, table.ident)
@@ -227,8 +286,12 @@ def dataset_mcps(spec: PipelineSpec, cfg: LineageConfig, pii: Sequence[PiiColumn
                 path=[m.BrowsePathEntryClass(id=cfg.catalog), m.BrowsePathEntryClass(id=table.layer)]
             ),
         ]
-        if any(p.table == table.ident for p in pii):
-            aspects.append(m.GlobalTagsClass([m.TagAssociationClass(builder.make_tag_urn(PII_TAG))]))
+        level = classified.get(table.ident)
+        aspects += _labels(
+            [builder.make_tag_urn(PII_TAG)] if any(p.table == table.ident for p in pii) else [],
+            [classification_term_urn(level)] if level else [],
+            domain,
+        )
         if table.ident in ups:
             aspects.append(
                 m.UpstreamLineageClass(
@@ -258,13 +321,148 @@ def dataset_mcps(spec: PipelineSpec, cfg: LineageConfig, pii: Sequence[PiiColumn
                         "layout": f"<landing>/<YYYY-MM-DD>/{s.name}/*.{s.format}",
                         "id_field": s.id_field,
                         "text_field": s.text_field,
+                        **({"retention_days": str(s.retention_days)} if s.retention_days else {}),
                     },
                 ),
             ),
             MCP(entityUrn=urn, aspect=_owners(spec)),
         ]
+        level = s.classification
+        out += [
+            MCP(entityUrn=urn, aspect=a)
+            for a in _labels(
+                [classification_tag_urn(level)] if level else [],
+                [classification_term_urn(level)] if level else [],
+                s.domain,
+            )
+        ]
     if pii:
         out += glossary_mcps(p.entity for p in pii)
+    return out
+
+
+# --- Governance -----------------------------------------------------------------------------------------
+
+
+def classification_mcps() -> list[MCP]:
+    """A ``classification:<level>`` tag and a ``Classification.<Level>`` term (under the ``Classification``
+    node) per level, least sensitive first."""
+    node = f"urn:li:glossaryNode:{CLASSIFICATION_NODE}"
+    out = [
+        MCP(
+            entityUrn=node,
+            aspect=m.GlossaryNodeInfoClass(
+                definition="How sensitive data is, least to most: "
+                + ", ".join(CLASSIFICATIONS)
+                + " (pipelines/governance.yaml says which roles are cleared for each)",
+                name=CLASSIFICATION_NODE,
+            ),
+        )
+    ]
+    for rank, c in enumerate(CLASSIFICATIONS):
+        out += [
+            MCP(
+                entityUrn=classification_tag_urn(c),
+                aspect=m.TagPropertiesClass(
+                    name=f"{CLASSIFICATION_TAG}:{c}", description=f"Classified {c}: {CLASSIFICATION_TEXT[c]}"
+                ),
+            ),
+            MCP(
+                entityUrn=classification_term_urn(c),
+                aspect=m.GlossaryTermInfoClass(
+                    definition=CLASSIFICATION_TEXT[c],
+                    termSource="INTERNAL",
+                    name=c.capitalize(),
+                    parentNode=node,
+                    customProperties={"level": str(rank)},
+                ),
+            ),
+        ]
+    return out
+
+
+def domain_mcps(domain: Domain) -> list[MCP]:
+    """The domain with its description and contact; its owner as technical owner, its steward as steward."""
+    urn = domain_urn(domain.name)
+    contact = f"Contact: {domain.contact}"
+    return [
+        MCP(
+            entityUrn=urn,
+            aspect=m.DomainPropertiesClass(
+                name=domain.name,
+                description=f"{domain.description}\n\n{contact}" if domain.description else contact,
+                customProperties={"contact": domain.contact, "steward": domain.steward},
+            ),
+        ),
+        MCP(
+            entityUrn=urn,
+            aspect=_ownership(
+                [
+                    (domain.owner, m.OwnershipTypeClass.TECHNICAL_OWNER),
+                    (domain.steward, m.OwnershipTypeClass.DATA_STEWARD),
+                ]
+            ),
+        ),
+    ]
+
+
+def product_mcps(spec: PipelineSpec, cfg: LineageConfig, product: Product) -> list[MCP]:
+    """The data product: its tables as assets (with the columns it exposes, when limited), its domain,
+    owners (its own owner, else the domain's; the domain's steward), classification and terms of use."""
+    urn = product_urn(product.name)
+    domain = next(d for d in spec.domains if d.name == product.domain)  # checked at load
+    level: Classification = product.classification
+    props = {
+        "kind": product.kind,
+        "classification": level,
+        "retention_days": str(product.retention_days),
+        "consumers": ",".join(product.consumers),
+        "sources": ",".join(product_sources(spec, product)),
+        "pipeline": spec.name,
+    }
+    assets = [
+        m.DataProductAssociationClass(
+            destinationUrn=dataset_urn(cfg, ident),
+            properties={"columns": ",".join(product.columns[ident])} if ident in product.columns else None,
+        )
+        for ident in product.tables
+    ]
+    return [
+        MCP(entityUrn=urn, aspect=m.StatusClass(removed=False)),
+        MCP(
+            entityUrn=urn,
+            aspect=m.DataProductPropertiesClass(
+                name=product.name,
+                description=product.description or f"{product.kind} of the {product.domain} domain ({level})",
+                assets=assets,
+                customProperties=props,
+            ),
+        ),
+        MCP(entityUrn=urn, aspect=m.DomainsClass(domains=[domain_urn(product.domain)])),
+        MCP(
+            entityUrn=urn,
+            aspect=_ownership(
+                [
+                    (product.owner or domain.owner, m.OwnershipTypeClass.TECHNICAL_OWNER),
+                    (domain.steward, m.OwnershipTypeClass.DATA_STEWARD),
+                ]
+            ),
+        ),
+        MCP(entityUrn=urn, aspect=_tags([classification_tag_urn(level)])),
+        MCP(entityUrn=urn, aspect=_terms([classification_term_urn(level)])),
+    ]
+
+
+def governance_mcps(spec: PipelineSpec, cfg: LineageConfig) -> list[MCP]:
+    """The spec's domains and data products, and the classification tags and terms when anything is
+    classified. (What is classified, datasets and feeds, is labelled in ``dataset_mcps``.)"""
+    out: list[MCP] = []
+    if spec.products or any(s.classification for s in spec.sources):
+        out += classification_mcps()
+    for domain in spec.domains:
+        out += domain_mcps(domain)
+    for product in spec.products:
+        out += product_mcps(spec, cfg, product)
     return out
 
 
@@ -492,5 +690,5 @@ def assertion_mcps(
 
 
 def spec_mcps(spec: PipelineSpec, cfg: LineageConfig, pii: Sequence[PiiColumn] | None = None) -> list[MCP]:
-    """Everything static about the pipeline: datasets, the DAG and its tasks."""
-    return dataset_mcps(spec, cfg, pii) + flow_mcps(spec, cfg)
+    """Everything static about the pipeline: datasets, the DAG and its tasks, its domains and data products."""
+    return dataset_mcps(spec, cfg, pii) + flow_mcps(spec, cfg) + governance_mcps(spec, cfg)

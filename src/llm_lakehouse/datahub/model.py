@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from llm_lakehouse.core.governance import Classification, level
 from llm_lakehouse.core.pipes import REGISTRY
 from llm_lakehouse.core.spec import PipelineSpec
 from llm_lakehouse.core.stages import DAY_STAGES, LANDING
@@ -174,3 +175,26 @@ def pii_columns(spec: PipelineSpec, extra: Iterable[tuple[str, str, str]] = ()) 
             todo += sorted(u for u in ups.get(cur, ()) if not u.startswith(f"{SILVER.ident}."))
     out |= {PiiColumn(t, c, e.upper()) for t, c, e in extra}
     return sorted(out)
+
+
+# --- Governance -----------------------------------------------------------------------------------------
+
+
+def table_classifications(spec: PipelineSpec) -> dict[str, Classification]:
+    """Table -> the most sensitive classification among the spec's products that include it.
+
+    A table no product serves (quarantine, ops tables) has none: it is not offered to any consumer.
+    """
+    out: dict[str, Classification] = {}
+    for product in spec.products:
+        for ident in product.tables:
+            if ident not in out or level(product.classification) > level(out[ident]):
+                out[ident] = product.classification
+    return out
+
+
+def spec_domain(spec: PipelineSpec) -> str | None:
+    """The one domain every source of the spec belongs to (a domain pipeline), else None (a shared spec, or a
+    source without a domain): only then do the spec's tables belong to a domain as a whole."""
+    domains = {s.domain for s in spec.sources}
+    return domains.pop() if len(domains) == 1 and None not in domains else None

@@ -169,7 +169,8 @@ def main(argv: list[str] | None = None) -> None:
     if not argv or argv[0] not in DAY_STAGES:
         raise SystemExit(f"usage: empty_day STAGE ARGS...; STAGE one of {', '.join(DAY_STAGES)}")
     stage, args = argv[0], parse_args(argv[1:])
-    spec, settings = load_spec(args.spec), Settings.from_env()
+    spec = load_spec(args.spec)
+    settings = Settings.from_env().for_spec(spec)
     started = time.monotonic()
     run = {"stage": stage, "date": args.date.isoformat(), "run_id": args.run_id, "attempt": args.attempt}
     with day_lease(settings, stage, args.date, args.run_id), catalog_lock(settings):

@@ -365,7 +365,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     args = parse_args(argv, extra)
     spec = load_spec(Path(args.spec))
-    settings = Settings.from_env()
+    settings = Settings.from_env().for_spec(spec)
     if args.older_than_days is not None and args.older_than_days < 0:
         raise SystemExit("--older-than-days must be >= 0")
     policy = Policy.from_spec(spec, older_than_days=args.older_than_days)

@@ -87,7 +87,7 @@ def run_job(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv, extra)
     spec = load_spec(args.spec)
-    settings = Settings.from_env()
+    settings = Settings.from_env().for_spec(spec)
     from llm_lakehouse.core.leases import day_lease
     from llm_lakehouse.spark.session import ensure_tables, spark_session
     from llm_lakehouse.spark.wap import write_audit_publish

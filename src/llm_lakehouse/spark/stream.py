@@ -565,7 +565,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--available-now", action="store_true", help="work off what has landed, then stop")
     args = p.parse_args(argv)
     spec = load_spec(args.spec)
-    settings = Settings.from_env()
+    settings = Settings.from_env().for_spec(spec)
     from llm_lakehouse.spark.session import ensure_tables, spark_session
 
     started = time.monotonic()
