@@ -8,6 +8,7 @@ import os
 import random
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -258,3 +259,30 @@ def test_build_tells_a_blocked_gate_from_a_crash(tmp_path, monkeypatch, blocked,
     )
     assert result.exit_code == code, result.output
     assert ("blocked: row_count" in result.output) == (blocked is not None)
+
+
+def test_a_domain_pipeline_builds_in_its_own_lakehouse_and_leaves_the_platforms_alone(built, monkeypatch):
+    """pipelines/domains/support.yaml on a landed day with every feed: only support's records, in the domain's
+    catalog and warehouse location, not readable by others; the platform's tables keep their snapshots."""
+    from llm_lakehouse.core.settings import REPO_ROOT
+    from llm_lakehouse.devtools.sample import generate
+
+    home, _, _ = built
+    day = "2026-09-04"
+    monkeypatch.delenv("LAKEHOUSE_DOMAIN", raising=False)
+    generate(home / "landing", [date.fromisoformat(day)], docs_per_source=6)
+    before = json.loads(run(home, "tables", "--json").stdout)
+    spec = str(REPO_ROOT / "pipelines" / "domains" / "support.yaml")
+    summary = json.loads(run(home, "build", "--date", day, "--spec", spec).stdout.strip().splitlines()[-1])
+    assert set(summary["by_source"]) == {"support"} and summary["bronze"] > 0
+    assert json.loads(run(home, "tables", "--json").stdout) == before  # the platform's catalog: untouched
+    stats = json.loads(run(home, "--domain", "support", "stats", "--date", day, "--json").stdout)
+    assert stats["bronze"] == summary["bronze"] and stats["report"].startswith(
+        str(home / "domains" / "support")
+    )
+    files = [p for p in (home / "warehouse" / "support" / "bronze" / "documents").rglob("*.parquet")]
+    assert files and not list((home / "warehouse" / "bronze" / "documents").rglob("*dt=2026-09-04*"))
+    assert [str(p) for p in (home / "warehouse" / "support").rglob("*") if p.stat().st_mode & 0o007] == []
+    # The platform's spec against the support domain's lakehouse: refused before anything runs.
+    wrong = run(home, "--domain", "support", "build", "--date", day, ok=False)
+    assert wrong.returncode == 2 and "LAKEHOUSE_DOMAIN" in wrong.stderr and "'support'" in wrong.stderr

@@ -14,7 +14,13 @@ from typer.testing import CliRunner
 
 from llm_lakehouse.cli.app import app
 from llm_lakehouse.core.errors import SpecError
-from llm_lakehouse.core.governance import check, load_policy, pipeline_spec_files
+from llm_lakehouse.core.governance import (
+    check,
+    consumer_policies,
+    load_policy,
+    pipeline_spec_files,
+    table_prefix,
+)
 from llm_lakehouse.core.settings import REPO_ROOT
 from llm_lakehouse.core.spec import load_spec
 
@@ -177,3 +183,54 @@ def test_the_cli_fails_with_every_finding(lake: Path):
     )
     bad = runner.invoke(app, ["governance", "check", str(lake / "nothing.yaml")])
     assert bad.exit_code == 2 and "no such pipeline spec" in bad.output
+
+
+CONSUMERS = PIPELINES.parent / "docker" / "minio" / "policies" / "consumers"
+
+
+def readable(doc: dict, key: str) -> bool:
+    """Whether an S3 policy lets its holder GetObject ``key`` (Allow matched, no Deny matched; IAM wildcards)."""
+    from fnmatch import fnmatchcase
+
+    arn = f"arn:aws:s3:::lakehouse/{key}"
+    hits = [
+        st["Effect"]
+        for st in doc["Statement"]
+        if any(fnmatchcase("s3:GetObject", a) for a in st["Action"])
+        and any(fnmatchcase(arn, r.replace("@BUCKET@", "lakehouse")) for r in st["Resource"])
+    ]
+    return "Allow" in hits and "Deny" not in hits
+
+
+def test_consumer_policies_are_generated_from_the_products_and_committed():
+    specs = [load_spec(f) for f in pipeline_spec_files(PIPELINES)]
+    generated = consumer_policies(specs)
+    committed = {p.stem: json.loads(p.read_text()) for p in CONSUMERS.glob("*.json")}
+    assert committed == generated, "run: lakehouse governance policies --out docker/minio/policies/consumers"
+
+
+def test_a_role_outside_a_products_consumers_cannot_read_it():
+    """For every table of every lakehouse: exactly the roles some product of it lists can read its files."""
+    specs = [load_spec(f) for f in pipeline_spec_files(PIPELINES)]
+    policies = consumer_policies(specs)
+    checked = 0
+    for spec in specs:
+        for ident in (
+            "bronze.documents",
+            "silver.documents",
+            "gold.training_documents",
+            "gold.chunk_embeddings",
+        ):
+            key = table_prefix(spec, ident) + "data/dt=2026-10-01/part-0.parquet"
+            allowed = {r for p in spec.products if ident in p.tables for r in p.consumers}
+            for role in POLICY.roles:
+                assert readable(policies.get(role, {"Statement": []}), key) == (role in allowed), (role, key)
+                checked += 1
+    assert checked == 3 * 4 * len(POLICY.roles)
+    # The issue's case: support's scrubbed corpus is not for analysts, docs' is; raw records are for no one.
+    assert not readable(policies["analyst"], "warehouse/support/silver/documents/data/x.parquet")
+    assert readable(policies["analyst"], "warehouse/docs/silver/documents/data/x.parquet")
+    assert readable(policies["support_analyst"], "warehouse/support/silver/documents/data/x.parquet")
+    assert not any(
+        readable(p, "warehouse/support/bronze/documents/data/x.parquet") for p in policies.values()
+    )

@@ -2,6 +2,7 @@
 
     lakehouse governance check                        # every spec under pipelines/, against pipelines/governance.yaml
     lakehouse governance check pipelines/domains/support.yaml --policy my-policy.yaml --json
+    lakehouse governance policies --out docker/minio/policies/consumers   # one S3 policy per consumer role
 
 Exit codes: 0 every policy holds; 1 findings (each names its file and key); 2 a spec or the policy does not load.
 """
@@ -17,7 +18,7 @@ from rich.console import Console
 
 from llm_lakehouse.core.errors import SpecError
 from llm_lakehouse.core.governance import check as check_specs
-from llm_lakehouse.core.governance import load_policy, pipeline_spec_files
+from llm_lakehouse.core.governance import consumer_policies, load_policy, pipeline_spec_files
 from llm_lakehouse.core.settings import REPO_ROOT
 from llm_lakehouse.core.spec import load_spec
 
@@ -27,6 +28,17 @@ app = typer.Typer(
 console = Console(stderr=True)
 PIPELINES = REPO_ROOT / "pipelines"
 DEFAULT_POLICY = PIPELINES / "governance.yaml"
+
+
+def _load(specs: list[Path] | None) -> list:  # noqa: ANN202
+    files: list[Path] = []
+    for target in specs or [PIPELINES]:
+        files += pipeline_spec_files(target) if target.is_dir() else [target]
+    try:
+        return [load_spec(f) for f in files]
+    except SpecError as exc:
+        console.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -39,12 +51,9 @@ def check(
 ) -> None:
     """Fail when a source lacks a domain, PII policy, classification or retention, when a product is served to a
     role not cleared for it, or when a restricted column is served to anyone."""
-    files: list[Path] = []
-    for target in specs or [PIPELINES]:
-        files += pipeline_spec_files(target) if target.is_dir() else [target]
+    loaded = _load(specs)
     try:
         rules = load_policy(policy)
-        loaded = [load_spec(f) for f in files]
     except SpecError as exc:
         console.print(f"[red]{exc}[/red]", highlight=False)
         raise typer.Exit(2) from None
@@ -74,3 +83,29 @@ def check(
         )
     if findings:
         raise typer.Exit(1)
+
+
+@app.command()
+def policies(
+    specs: Annotated[
+        list[Path] | None, typer.Argument(help="pipeline specs or folders of them (default: pipelines/)")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="write <role>.json here instead of printing")
+    ] = None,
+    bucket: Annotated[
+        str, typer.Option(help="the warehouse bucket (default: a placeholder to substitute)")
+    ] = ("@BUCKET@"),
+) -> None:
+    """One S3 policy per consumer role, read-only on the tables of the products that list it: what the object
+    store enforces for the identity provider's group of that name."""
+    generated = consumer_policies(_load(specs), bucket)
+    if out is None:
+        print(json.dumps(generated, indent=2))
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in set(out.glob("*.json")) - {out / f"{r}.json" for r in generated}:
+        stale.unlink()  # a role no product lists any more keeps no grant
+    for role, doc in generated.items():
+        (out / f"{role}.json").write_text(json.dumps(doc, indent=2) + "\n")
+    console.print(f"{len(generated)} consumer polic(ies) in {out}", highlight=False)

@@ -296,3 +296,50 @@ def _check_across(specs: list[PipelineSpec]) -> list[Finding]:
                     )
                 )
     return out
+
+
+# Where the object store keeps a lakehouse's tables: <warehouse>/<lakehouse>/<layer>/<table>/, the lakehouse being
+# a domain pipeline's domain, or "platform" for the shared pipeline (the REST catalog's layout, compose and Helm).
+PLATFORM_LAKEHOUSE = "platform"
+BUCKET_PLACEHOLDER = "@BUCKET@"
+
+
+def table_prefix(spec: PipelineSpec, ident: str, warehouse: str = "warehouse") -> str:
+    layer, name = ident.split(".", 1)
+    return f"{warehouse}/{spec.domain or PLATFORM_LAKEHOUSE}/{layer}/{name}/"
+
+
+def consumer_policies(
+    specs: Iterable[PipelineSpec], bucket: str = BUCKET_PLACEHOLDER, warehouse: str = "warehouse"
+) -> dict[str, dict]:
+    """One S3 (IAM / MinIO) policy per consumer role: read-only on exactly the tables of the products that list
+    it, and nothing else. Named after the role, for the identity provider's group of that name."""
+    grants: dict[str, set[str]] = {}
+    for spec in specs:
+        for product in spec.products:
+            for role in product.consumers:
+                grants.setdefault(role, set()).update(
+                    table_prefix(spec, t, warehouse) for t in product.tables
+                )
+    return {role: _read_only(bucket, sorted(prefixes)) for role, prefixes in sorted(grants.items())}
+
+
+def _read_only(bucket: str, prefixes: list[str]) -> dict:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ListProductTables",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": [f"arn:aws:s3:::{bucket}"],
+                "Condition": {"StringLike": {"s3:prefix": [f"{p}*" for p in prefixes]}},
+            },
+            {
+                "Sid": "ReadProductTables",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject"],
+                "Resource": [f"arn:aws:s3:::{bucket}/{p}*" for p in prefixes],
+            },
+        ],
+    }

@@ -100,8 +100,8 @@ def _default_home() -> Path:
     return Path.home() / ".llm_lakehouse"
 
 
-def _owner(domain: str | None) -> str:
-    return f"domain {domain!r}" if domain else "the platform"
+def _lakehouse(domain: str | None) -> str:
+    return f"the lakehouse of domain {domain!r}" if domain else "the platform's lakehouse"
 
 
 def _json_object(env: dict[str, str], name: str) -> dict[str, str]:
@@ -314,8 +314,8 @@ class Settings:
             return self.in_domain(spec.domain)
         if spec.domain != self.domain:
             raise ValueError(
-                f"{spec.path}: the spec is {_owner(spec.domain)}'s pipeline but {DOMAIN_ENV} selects "
-                f"{_owner(self.domain)}'s lakehouse; unset {DOMAIN_ENV} or use that domain's spec"
+                f"{spec.path}: this spec builds {_lakehouse(spec.domain)}, but {DOMAIN_ENV} selects "
+                f"{_lakehouse(self.domain)}; unset {DOMAIN_ENV} or use that domain's spec"
             )
         return self
 
