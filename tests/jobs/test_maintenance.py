@@ -300,3 +300,41 @@ def test_the_spec_refuses_an_unsafe_orphan_age(tmp_path):
         SpecError, match=r"maintenance\.orphan_min_age_hours: Input should be greater than or equal to 24"
     ):
         load_spec(bad)
+
+
+def test_rows_past_retention_are_deleted_and_a_pinned_dataset_is_reported(spark, spec, lake, maintained):
+    """support's raw records are kept 365 days, web's 1825 (the spec's sources): a day 400 days old loses its
+    support rows from main, keeps its web rows, and a tag holding the old rows is reported, not moved."""
+    old = DAY - timedelta(days=400)
+    generate(lake.landing, [old], docs_per_source=3)
+    ingest_day(RunContext(spark, spec, lake, old, "old"))
+    by_source = dict(
+        spark.sql(
+            f"SELECT source, count(*) FROM {_fq(BRONZE)} WHERE dt = DATE '{old}' GROUP BY source"
+        ).collect()
+    )
+    assert by_source["support"] > 0 and by_source["web"] > 0
+    spark.sql(f"ALTER TABLE {_fq(BRONZE)} CREATE TAG `dataset_retention_probe`")
+    result = maintain(RunContext(spark, spec, lake, DAY, "retention_test"), zero_retention(spec), [BRONZE])
+    left = dict(
+        spark.sql(
+            f"SELECT source, count(*) FROM {_fq(BRONZE)} WHERE dt = DATE '{old}' GROUP BY source"
+        ).collect()
+    )
+    assert "support" not in left and left["web"] == by_source["web"] and left["docs"] == by_source["docs"]
+    assert result["by_table"][BRONZE]["rows_past_retention"] == by_source["support"]
+    tagged = spark.sql(
+        f"SELECT count(*) FROM {_fq(BRONZE)} VERSION AS OF 'dataset_retention_probe' "
+        f"WHERE dt = DATE '{old}' AND source = 'support'"
+    ).collect()[0][0]
+    assert tagged == by_source["support"]  # the pinned version still reads them: reported below
+    audit = spark.sql(
+        f"SELECT detail FROM {_fq('ops.run_audit')} WHERE run_id = 'retention_test' AND step = '{BRONZE}'"
+    ).collect()
+    rules = json.loads(audit[0][0])["retention"]["rules"]
+    support = next(r for r in rules if r["source"] == "support")
+    assert (
+        support["pinned_by"] == ["dataset_retention_probe"]
+        and support["declared_in"] == "sources.1.retention_days"
+    )
+    assert support["before"] == (DAY - timedelta(days=365)).isoformat()

@@ -226,7 +226,8 @@ def side_dag_kwargs(
 
 def maintenance_task(spec: PipelineSpec, settings: Settings | None = None) -> SparkSubmitOperator:
     """spark-submit of ``spark_jobs/table_maintenance.py``; in the Spark pool, so it never runs beside a
-    layer job on the embedded catalog. No outlets: it changes no row, so it must not trigger asset consumers."""
+    layer job on the embedded catalog. No outlets: it only deletes days past their retention, and a compaction's
+    rewritten files would make every asset consumer (the serving index) re-read unchanged rows."""
     settings = (settings or Settings.from_env()).for_spec(spec)
     return SparkSubmitOperator(
         # One task per lakehouse: the platform's, then each domain pipeline's own.

@@ -343,3 +343,37 @@ def _read_only(bucket: str, prefixes: list[str]) -> dict:
             },
         ],
     }
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Rows of ``table`` (of ``source`` only, when set) are kept ``days`` days after their day, then deleted."""
+
+    table: str
+    days: int
+    source: str | None = None
+    why: str = ""
+
+
+# Tables that hold a source's records as they arrived (or pointers to them): kept as long as the source's own
+# retention says, per source.
+RAW_TABLES = ("bronze.documents", "silver.quarantine")
+
+
+def retention_rules(spec: PipelineSpec) -> list[Retention]:
+    """What the maintenance run expires: each source's raw records after the source's retention, and each
+    product's tables after the longest retention of the products serving them (a table no product serves and
+    that holds no raw records keeps its rows: operational tables, the dedup index)."""
+    rules = [
+        Retention(table, src.retention_days, src.name, f"sources.{i}.retention_days")
+        for i, src in enumerate(spec.sources)
+        if src.retention_days is not None
+        for table in RAW_TABLES
+    ]
+    longest: dict[str, tuple[int, str]] = {}
+    for i, product in enumerate(spec.products):
+        for ident in product.tables:
+            if ident not in RAW_TABLES and product.retention_days > longest.get(ident, (0, ""))[0]:
+                longest[ident] = (product.retention_days, f"products.{i}.retention_days")
+    rules += [Retention(ident, days, None, why) for ident, (days, why) in sorted(longest.items())]
+    return rules

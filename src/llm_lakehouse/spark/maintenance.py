@@ -1,6 +1,8 @@
 """Table maintenance: compact, rewrite manifests, expire snapshots and remove orphan files on every table.
 
-Each lakehouse table (``tables.ALL_TABLES``) gets Iceberg's Spark procedures, in this order:
+First, rows past their retention (the spec's sources and data products, ``governance.retention_rules``) are
+deleted as of the run's day; a dataset version's tag that still holds some is reported (``pinned_by``), never
+moved. Then each lakehouse table (``tables.ALL_TABLES``) gets Iceberg's Spark procedures, in this order:
 
 1. ``rewrite_data_files``: bin-packs a partition's small data files into files of the spec's target size
    (only partitions with ``compact_min_input_files`` small files or more);
@@ -19,8 +21,9 @@ Each lakehouse table (``tables.ALL_TABLES``) gets Iceberg's Spark procedures, in
 Compaction comes first so that the small files it replaced, which only older snapshots reference, are deleted
 in the same run when the retention allows; the compaction's own snapshot is newer than the cut-off and is
 expired by a later run.
-Everything commits to main directly: maintenance changes no row, so there is nothing for a quality gate to
-check and it never goes through write-audit-publish. Every table is attempted even when one fails; the job
+Everything commits to main directly: besides the retention deletes, which only remove whole days the policy no
+longer allows, maintenance changes no row, so there is nothing for a quality gate to check and it never goes
+through write-audit-publish. Every table is attempted even when one fails; the job
 then fails after writing ``ops.run_audit``, naming the tables.
 
 ``ops.run_audit`` gets one row per table (``job='maintenance'``, ``step=<table>``) and a ``'*'`` row:
@@ -44,6 +47,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from llm_lakehouse.core.catalog import load, open_catalog, pinned_snapshots
+from llm_lakehouse.core.governance import retention_rules
 from llm_lakehouse.core.settings import Settings
 from llm_lakehouse.core.spec import PipelineSpec, load_spec
 from llm_lakehouse.core.tables import ALL_TABLES
@@ -272,6 +276,7 @@ def maintain_table(
 
 
 TOTALS = (
+    "rows_past_retention",
     "files_removed",
     "bytes_removed",
     "snapshots_expired",
@@ -280,6 +285,55 @@ TOTALS = (
     "bytes_rewritten",
     "manifests_rewritten",
 )
+
+
+def apply_retention(ctx: RunContext, tables: list[str]) -> dict[str, dict[str, Any]]:
+    """Deletes the rows past their retention (``governance.retention_rules``: a source's raw records, a
+    product's tables) as of the run's day, on main. Their files then go with the snapshot expiry that follows,
+    except where a dataset version's tag pins a snapshot holding them: those tags are reported, never moved (a
+    pinned dataset is rebuilt identically until its owner drops it)."""
+    spark, settings = ctx.spark, ctx.settings
+    out: dict[str, dict[str, Any]] = {}
+    for rule in retention_rules(ctx.spec):
+        if rule.table not in tables:
+            continue
+        fq = f"{settings.catalog.name}.{rule.table}"
+        cutoff = ctx.day - timedelta(days=rule.days)
+        where = f"dt < DATE '{cutoff.isoformat()}'" + (
+            f" AND source = {_sql_literal(rule.source)}" if rule.source else ""
+        )
+        expired = spark.table(fq).where(where).count()
+        if expired:
+            spark.sql(f"DELETE FROM {fq} WHERE {where}")
+        tags = [r["name"] for r in spark.sql(f"SELECT name FROM {fq}.refs WHERE type = 'TAG'").collect()]
+        pinned = [
+            t
+            for t in tags
+            if spark.sql(f"SELECT 1 FROM {fq} VERSION AS OF '{t}' WHERE {where} LIMIT 1").count()
+        ]
+        if pinned:
+            log.warning(
+                "retention: %s rows before %s%s are past %s days, but tags %s pin snapshots holding them: "
+                "drop those dataset versions to let them expire",
+                rule.table,
+                cutoff,
+                f" of {rule.source}" if rule.source else "",
+                rule.days,
+                pinned,
+            )
+        entry = out.setdefault(rule.table, {"rows_deleted": 0, "rules": []})
+        entry["rows_deleted"] += expired
+        entry["rules"].append(
+            {
+                "source": rule.source,
+                "days": rule.days,
+                "before": cutoff.isoformat(),
+                "rows_deleted": expired,
+                "pinned_by": pinned,
+                "declared_in": rule.why,
+            }
+        )
+    return out
 
 
 def maintain(
@@ -301,6 +355,8 @@ def maintain(
     by_table: dict[str, dict[str, Any]] = {}
     failed: dict[str, str] = {}
     audit = []
+    # Rows past retention first: the expiry below then removes their files in the same run, where it may.
+    retention = apply_retention(ctx, idents)
     pins = pinned_snapshots(open_catalog(settings))
     for ident in idents:
         table_clock = Clock()
@@ -312,6 +368,8 @@ def maintain(
             failed[ident] = f"{type(exc).__name__}: {str(exc)[:500]}"
             audit.append({"step": ident, "wall_s": table_clock.wall(), "detail": {"error": failed[ident]}})
             continue
+        got["retention"] = retention.get(ident, {"rows_deleted": 0, "rules": []})
+        got["rows_past_retention"] = got["retention"]["rows_deleted"]
         by_table[ident] = {k: got[k] for k in TOTALS}
         log.info("maintenance: %s %s", ident, by_table[ident])
         audit.append(
