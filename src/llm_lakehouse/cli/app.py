@@ -289,6 +289,74 @@ def maintain(
 
 
 @app.command()
+def forget(
+    email: Annotated[
+        list[str] | None,
+        typer.Option("--email", help="forget every record holding this address (repeatable)"),
+    ] = None,
+    doc_id: Annotated[
+        list[str] | None, typer.Option("--doc-id", help="forget this record (repeatable)")
+    ] = None,
+    subjects: Annotated[
+        Path | None,
+        typer.Option("--subjects", help="a file of subjects, one per line: an e-mail address or a doc id"),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="rebuild the dataset versions that hold them and drop other pins")
+    ] = False,
+    spec_path: SpecOpt = DEFAULT_SPEC,
+    as_json: JsonOpt = False,
+) -> None:
+    """The right to erasure: delete every record derived from the subjects from every table (bronze by raw
+    value, the rest by lineage), expire the snapshots that held them, bring the serving index and dataset
+    versions along, and write a receipt to ops.erasure_log (the subjects hashed, never stored). Exit 0 also
+    when nothing matched (nothing changed); 2 when dataset versions hold them and --force is not given."""
+    from llm_lakehouse.cli.erasure import forget as run_forget
+    from llm_lakehouse.core.errors import ErasurePinned
+    from llm_lakehouse.spark.erasure import Subject
+
+    try:
+        wanted = [Subject.of("email", e) for e in email or []] + [
+            Subject.of("doc_id", d) for d in doc_id or []
+        ]
+        if subjects is not None:
+            for line in subjects.read_text(encoding="utf-8").splitlines():
+                if line.strip() and not line.lstrip().startswith("#"):
+                    wanted.append(Subject.of("email" if "@" in line else "doc_id", line))
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(ExitCode.USAGE) from None
+    if not wanted:
+        console.print("[red]name a subject: --email, --doc-id or --subjects FILE[/red]")
+        raise typer.Exit(ExitCode.USAGE)
+    spec = _spec(spec_path)
+    settings = Settings.from_env()
+    try:
+        with console.status("forget") as status:
+            result = run_forget(
+                spec, settings, wanted, force, progress=lambda m: status.update(f"forget: {m}")
+            )
+    except ErasurePinned as exc:
+        console.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(ExitCode.USAGE) from None
+    if as_json:
+        print(json.dumps(result, sort_keys=True, default=str))
+        return
+    if not result["changed"]:
+        console.print("no record matches the subject(s): nothing was changed")
+        return
+    deleted = {t: n for t, n in result["rows_deleted"].items() if n}
+    console.print(
+        f"[green]forgot[/green] {result['matched']} record(s) ({result['erasure_id']}): rows deleted {deleted}; "
+        f"dataset versions rebuilt: {sorted(result['datasets']) or 'none'}; receipt in ops.erasure_log"
+    )
+    if result["detail"]["landing_files"]:
+        console.print(
+            f"landing files still holding them (the source's to delete): {result['detail']['landing_files']}"
+        )
+
+
+@app.command()
 def stats(date_: DateOpt, as_json: JsonOpt = False) -> None:
     """Counts of one date: bronze, silver, quarantine, duplicates, gold documents and tokens."""
     from llm_lakehouse.core.catalog import day_stats, open_catalog, quality_results, run_audit, skipped_files

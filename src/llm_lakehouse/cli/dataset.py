@@ -19,6 +19,7 @@ import hashlib
 import json
 import math
 import re
+import shutil
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -27,7 +28,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from pyiceberg.expressions import And, GreaterThanOrEqual, LessThanOrEqual
+from pyiceberg.expressions import And, GreaterThanOrEqual, In, LessThanOrEqual
 
 from llm_lakehouse.cli.shards import write_shards
 from llm_lakehouse.core.catalog import load, published_snapshot
@@ -203,7 +204,75 @@ def rebuild(catalog: Any, settings: Settings, name: str, out: Path) -> dict[str,
     )
     if built["sha256"] != m["sha256"]:
         raise DatasetError(f"rebuild of {name!r} differs: sha256 {built['sha256']} != manifest {m['sha256']}")
-    return built
+    # An erasure rebuilt the version without the forgotten records: say what it changed.
+    return {**built, "erasures": m.get("erasures", [])}
+
+
+def _doc_ids(
+    catalog: Any, snapshot_id: int, start: date, end: date, among: list[str] | None = None
+) -> set[str]:
+    row_filter = And(GreaterThanOrEqual("dt", start.isoformat()), LessThanOrEqual("dt", end.isoformat()))
+    if among is not None:
+        row_filter = And(row_filter, In("doc_id", among))
+    scan = load(catalog, GOLD_TRAINING.ident).scan(
+        snapshot_id=snapshot_id, row_filter=row_filter, selected_fields=("doc_id",)
+    )
+    return set(scan.to_arrow().column("doc_id").to_pylist())
+
+
+def versions_holding(catalog: Any, settings: Settings, doc_ids: list[str]) -> list[str]:
+    """The dataset versions whose gold snapshot holds any of ``doc_ids`` (an erasure must break their pins)."""
+    names = []
+    for path in sorted((settings.home / "datasets").glob(f"*/{MANIFEST}")):
+        m = json.loads(path.read_text())
+        sid = m["input_snapshots"][GOLD_TRAINING.ident]
+        start, end = date.fromisoformat(m["from"]), date.fromisoformat(m["to"])
+        if doc_ids and _doc_ids(catalog, sid, start, end, doc_ids):
+            names.append(m["name"])
+    return names
+
+
+def rederive(catalog: Any, settings: Settings, name: str, erasure_id: str) -> dict[str, Any]:
+    """After an erasure deleted rows from gold: version ``name`` rebuilt at gold's current snapshot (its
+    shards no longer hold them) and what changed appended to its manifest's ``erasures``, which ``rebuild``
+    then reports. Same range, mixture, seed and sequence length. The caller moves its tag to
+    ``gold_snapshot`` (the erasure's Spark session is the catalog's one writer)."""
+    m = show(settings, name)
+    out = dataset_dir(settings, name)
+    start, end = date.fromisoformat(m["from"]), date.fromisoformat(m["to"])
+    old_sid = m["input_snapshots"][GOLD_TRAINING.ident]
+    # main's current snapshot, the erasure's delete: a run's pin (published_snapshot) may predate it.
+    new_sid = load(catalog, GOLD_TRAINING.ident).current_snapshot().snapshot_id
+    before, after = _doc_ids(catalog, old_sid, start, end), _doc_ids(catalog, new_sid, start, end)
+    staging = out.parent / f".{name}.erasure"
+    if staging.exists():
+        shutil.rmtree(staging)
+    built = _build(catalog, staging, new_sid, start, end, m["mix"], m["seq_len"], m["seed"])
+    change = {
+        "erasure_id": erasure_id,
+        "previous_gold_snapshot": old_sid,
+        "gold_snapshot": new_sid,
+        "documents_removed": len(before - after),
+        "documents_added": len(after - before),
+        "documents_before": m["documents"],
+        "documents_after": built["documents"],
+        "tokens_before": m["tokens"],
+        "tokens_after": built["tokens"],
+        "previous_sha256": m["sha256"],
+    }
+    for shard in m["shards"]:
+        (out / shard["file"]).unlink(missing_ok=True)
+    for shard in built["shards"]:
+        (staging / shard["file"]).replace(out / shard["file"])
+    shutil.rmtree(staging)
+    manifest = {
+        **m,
+        **built,
+        "input_snapshots": {**m["input_snapshots"], GOLD_TRAINING.ident: new_sid},
+        "erasures": [*m.get("erasures", []), change],
+    }
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    return change
 
 
 def decode_sequence(ids: np.ndarray, manifest: dict[str, Any]) -> str:

@@ -41,3 +41,7 @@ class BackendUnavailable(LakehouseError, RuntimeError):
 
 class ServingIndexError(LakehouseError, RuntimeError):
     """The RAG serving index cannot answer: nothing synced yet, or chunks of another model than it holds."""
+
+
+class ErasurePinned(LakehouseError, RuntimeError):
+    """An erasure would break pinned versions (dataset tags, other tags): nothing changed without --force."""

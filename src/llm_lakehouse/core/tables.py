@@ -33,6 +33,8 @@ _ARROW = {
     "ARRAY<BIGINT>": pa.list_(pa.int64()),
     "MAP<STRING, INT>": pa.map_(pa.string(), pa.int32()),
     "MAP<STRING, DOUBLE>": pa.map_(pa.string(), pa.float64()),
+    "ARRAY<STRING>": pa.list_(pa.string()),
+    "MAP<STRING, BIGINT>": pa.map_(pa.string(), pa.int64()),
 }
 
 # Spark SQL types that compare as numbers (drift checks, the report's distributions).
@@ -390,6 +392,30 @@ DRIFT_RESULTS = Table(
     comment="Drift of each source's day against its trailing window of published days, per check and metric",
 )
 
+ERASURE_LOG = Table(
+    "ops",
+    "erasure_log",
+    (
+        ("erasure_id", "STRING", "one erasure request (a `lakehouse forget` run)"),
+        ("status", "STRING", "started (its working set recorded) or completed (verified)"),
+        (
+            "subject_sha256",
+            "ARRAY<STRING>",
+            "SHA-256 of each subject as '<kind>:<value>' (e-mail lower-cased): the subject is never stored",
+        ),
+        ("doc_ids", "ARRAY<STRING>", "the records found for the subjects: a re-run finishes their erasure"),
+        ("rows_deleted", "MAP<STRING, BIGINT>", "rows deleted per table (completed rows)"),
+        ("snapshots_expired", "MAP<STRING, BIGINT>", "snapshots expired per table (completed rows)"),
+        ("datasets", "STRING", "dataset versions that held the subjects and what changed in each, as JSON"),
+        ("forced", "BOOLEAN", "whether dataset pins were broken (--force)"),
+        ("detail", "STRING", "landing files still holding the subjects, the serving index, as JSON"),
+        ("dt", "DATE", "the day of the request"),
+        ("run_id", "STRING", "the forget run"),
+        ("processed_at", "TIMESTAMP", "when the row was written"),
+    ),
+    comment="Receipts of erasure requests (right to be forgotten): what was found and deleted, never the subject",
+)
+
 ALL_TABLES = (
     BRONZE,
     SILVER,
@@ -403,6 +429,7 @@ ALL_TABLES = (
     PUBLICATIONS,
     DOC_PROFILE,
     DRIFT_RESULTS,
+    ERASURE_LOG,
 )
 TABLES = {t.ident: t for t in ALL_TABLES}
 

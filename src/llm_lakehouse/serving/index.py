@@ -29,6 +29,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -246,6 +247,14 @@ class ServingIndex:
                 "file": pa.array([key] * got.num_rows, pa.string()),
             }
         )
+
+    def forget_history(self) -> None:
+        """Drops every older version of the index and rewrites fragments with deleted rows: after an erasure's
+        sync, no version of the index holds the forgotten chunks (Lance deletes only mark rows)."""
+        with self._locked():
+            lance = self._open(self._db())
+            if lance is not None:
+                lance.optimize(cleanup_older_than=timedelta(0), delete_unverified=True)
 
     @staticmethod
     def _maintain(lance: Any) -> None:
