@@ -113,6 +113,13 @@ def test_each_domain_pipeline_is_its_own_dag_in_its_own_lakehouse(dagbag):
                 f"domains/{domain}.yaml"
             )
             assert {o.uri.rstrip("/").split(".", 1)[0] for o in task.outlets} == {f"iceberg://{catalog}"}
+    # Only the owning domain's Airflow role sees and triggers a DAG (the FAB auth manager enforces it).
+    roles = {dag_id: set(dag.access_control or {}) for dag_id, dag in dagbag.dags.items()}
+    assert roles["support_corpus"] == {"support_domain"} and roles["docs_corpus"] == {"docs_domain"}
+    assert all(r == {"platform"} for d, r in roles.items() if d not in ("support_corpus", "docs_corpus")), (
+        roles
+    )
+    assert dagbag.dags["support_corpus"].access_control["support_domain"]["DAG Runs"] >= {"can_create"}
 
 
 def test_dag_test_builds_one_day(dagbag, airflow_db):

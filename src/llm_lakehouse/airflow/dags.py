@@ -115,7 +115,25 @@ def dag_kwargs(spec: PipelineSpec) -> dict[str, Any]:
             )
         },
         "default_args": default_args(spec),
+        "access_control": access_control(spec),
     }
+
+
+# What a domain's Airflow role may do on its own DAGs: see and trigger them, clear and mark their runs.
+DOMAIN_PERMISSIONS = {"DAGs": {"can_read", "can_edit"}, "DAG Runs": {"can_read", "can_create", "can_edit"}}
+PLATFORM_ROLE = "platform"
+
+
+def domain_role(spec: PipelineSpec) -> str:
+    """The Airflow role of the spec's owners: ``<domain>_domain`` for a domain pipeline, else ``platform``."""
+    return f"{spec.domain}_domain" if spec.domain else PLATFORM_ROLE
+
+
+def access_control(spec: PipelineSpec) -> dict[str, dict[str, set[str]]]:
+    """DAG-level access from the spec: only the owning domain's role (besides Admin) sees and triggers its DAGs.
+    Enforced by the FAB auth manager, which syncs it to the role at parse time (the role must exist:
+    ``airflow roles create <domain>_domain``); the simple auth manager of `make run` has no per-DAG roles."""
+    return {domain_role(spec): {k: set(v) for k, v in DOMAIN_PERMISSIONS.items()}}
 
 
 def default_args(spec: PipelineSpec) -> dict[str, Any]:
@@ -221,6 +239,7 @@ def side_dag_kwargs(
         "tags": [*spec.tags, "llm-lakehouse", tag],
         "doc_md": doc,
         "default_args": default_args(spec),
+        "access_control": access_control(spec),
     }
 
 
