@@ -80,6 +80,23 @@ def spec():
     return load_spec(SPEC_PATH)
 
 
+def isolated_lake(spark, spec, home: Path, catalog: str) -> Settings:
+    """A lakehouse of its own (home, SQLite catalog ``catalog``) registered in the running session: catalog
+    properties are read when a catalog name is first used, so they can be added to a live session."""
+    from llm_lakehouse.spark.session import ensure_tables
+
+    lake = Settings.from_env(
+        {"LAKEHOUSE_HOME": str(home), "LAKEHOUSE_CATALOG_NAME": catalog, "PATH": os.environ.get("PATH", "")}
+    )
+    lake.prepare()
+    prefix = f"spark.sql.catalog.{catalog}"
+    for key, value in lake.spark_conf().items():
+        if key == prefix or key.startswith(prefix + "."):
+            spark.conf.set(key, value)
+    ensure_tables(spark, lake, spec)
+    return lake
+
+
 @pytest.fixture
 def landing_dir(settings: Settings) -> Path:
     return settings.landing

@@ -5,7 +5,6 @@ chats; which records hold it is read from bronze's raw text, never from the eras
 from __future__ import annotations
 
 import json
-import os
 import re
 from datetime import date
 
@@ -16,15 +15,14 @@ from llm_lakehouse.cli import erasure as cli_erasure
 from llm_lakehouse.cli.search import index_for
 from llm_lakehouse.core.catalog import open_catalog
 from llm_lakehouse.core.errors import ErasurePinned
-from llm_lakehouse.core.settings import Settings
 from llm_lakehouse.devtools.sample import generate
 from llm_lakehouse.spark import erasure
 from llm_lakehouse.spark.bronze import ingest_day
 from llm_lakehouse.spark.context import RunContext
 from llm_lakehouse.spark.erasure import ERASABLE, Subject, bronze_predicate
 from llm_lakehouse.spark.gold import build_day
-from llm_lakehouse.spark.session import ensure_tables
 from llm_lakehouse.spark.silver import refine_day
+from tests.jobs.conftest import isolated_lake
 
 DAY = date(2026, 5, 4)
 CATALOG = "erase"
@@ -33,16 +31,7 @@ EMAIL = re.compile(r"[a-z]+\.[a-z]+@example\.com")
 
 @pytest.fixture(scope="module")
 def lake(spark, spec, settings, tmp_path_factory):
-    home = tmp_path_factory.mktemp("erasure-home")
-    lake = Settings.from_env(
-        {"LAKEHOUSE_HOME": str(home), "LAKEHOUSE_CATALOG_NAME": CATALOG, "PATH": os.environ.get("PATH", "")}
-    )
-    lake.prepare()
-    prefix = f"spark.sql.catalog.{CATALOG}"
-    for key, value in lake.spark_conf().items():
-        if key == prefix or key.startswith(prefix + "."):
-            spark.conf.set(key, value)
-    ensure_tables(spark, lake, spec)
+    lake = isolated_lake(spark, spec, tmp_path_factory.mktemp("erasure-home"), CATALOG)
     generate(lake.landing, [DAY], docs_per_source=5, seed=3)
     ingest_day(RunContext(spark, spec, lake, DAY, "erase_build"))
     refine_day(RunContext(spark, spec, lake, DAY, "erase_build"))

@@ -30,8 +30,8 @@ from llm_lakehouse.spark.common import stamp
 from llm_lakehouse.spark.context import RunContext
 from llm_lakehouse.spark.gold import tokenize_day
 from llm_lakehouse.spark.maintenance import Policy, maintain
-from llm_lakehouse.spark.session import ensure_tables
 from llm_lakehouse.spark.silver import refine_day
+from tests.jobs.conftest import isolated_lake
 
 DAY = date(2026, 6, 1)
 CATALOG = "maint"
@@ -49,18 +49,7 @@ def zero_retention(spec) -> Policy:
 @pytest.fixture(scope="module")
 def lake(spark, spec, tmp_path_factory) -> Settings:
     """An isolated lakehouse: its own home and SQLite catalog, registered in the running session."""
-    home = tmp_path_factory.mktemp("maintenance-home")
-    settings = Settings.from_env(
-        {"LAKEHOUSE_HOME": str(home), "LAKEHOUSE_CATALOG_NAME": CATALOG, "PATH": os.environ.get("PATH", "")}
-    )
-    settings.prepare()
-    # Catalog properties are read when a catalog name is first used, so they can be added to a live session.
-    prefix = f"spark.sql.catalog.{CATALOG}"
-    for key, value in settings.spark_conf().items():
-        if key == prefix or key.startswith(prefix + "."):
-            spark.conf.set(key, value)
-    ensure_tables(spark, settings, spec)
-    return settings
+    return isolated_lake(spark, spec, tmp_path_factory.mktemp("maintenance-home"), CATALOG)
 
 
 def _fq(ident: str) -> str:

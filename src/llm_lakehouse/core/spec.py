@@ -539,6 +539,21 @@ def _merged(base: Any, override: Any) -> Any:
     return override
 
 
+def _read_mapping(path: Path, what: str, named_by: str | None = None) -> dict[str, Any]:
+    """The YAML mapping in ``path``, or a SpecError naming the file (and ``named_by``, the key that named it)."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SpecError(
+            f"{named_by}: no such {what} {path}" if named_by else f"{path}: no such {what}"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    return raw
+
+
 def _extended(path: Path, raw: dict[str, Any], what: str, seen: tuple[Path, ...]) -> dict[str, Any]:
     """``extends: <file>``: this file's keys over the named file's (relative to this one), recursively."""
     target = raw.pop("extends")
@@ -547,14 +562,7 @@ def _extended(path: Path, raw: dict[str, Any], what: str, seen: tuple[Path, ...]
     base_path = (path.parent / target).resolve()
     if base_path in seen:
         raise SpecError(f"{path}: extends: {base_path} extends itself (through {[str(p) for p in seen]})")
-    try:
-        base = yaml.safe_load(base_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SpecError(f"{path}: extends: no such {what} {base_path}") from None
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{base_path}: not valid YAML: {exc}") from None
-    if not isinstance(base, dict):
-        raise SpecError(f"{base_path}: expected a mapping at the top level, got {type(base).__name__}")
+    base = _read_mapping(base_path, what, named_by=f"{path}: extends")
     if "extends" in base:
         base = _extended(base_path, base, what, (*seen, base_path))
     return _merged(base, raw)
@@ -563,14 +571,7 @@ def _extended(path: Path, raw: dict[str, Any], what: str, seen: tuple[Path, ...]
 def load_yaml_model(path: str | Path, model: type[M], what: str) -> M:
     """A YAML file validated as ``model``, with its ``path`` set; any error names the file and the key."""
     path = Path(path).resolve()
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise SpecError(f"{path}: no such {what}") from exc
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise SpecError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    raw = _read_mapping(path, what)
     if "path" in raw:
         raise SpecError(f"{path}: path: not allowed in a {what} (the loader sets it to the file's location)")
     if "extends" in raw:
