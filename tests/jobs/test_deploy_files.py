@@ -77,6 +77,7 @@ TEMPLATES = (
     "airflow-gpu-worker.yaml",
     "corpus-stream.yaml",
     "networkpolicy.yaml",
+    "airflow-roles.yaml",
     "NOTES.txt",
 )
 # Variables holding a secret (a *_FILE variable holds the path of one).

@@ -403,6 +403,7 @@ API_RESOURCES = {
     "v1": [("configmaps", "ConfigMap"), ("secrets", "Secret"), ("serviceaccounts", "ServiceAccount"),
            ("pods", "Pod"), ("services", "Service")],
     "apps/v1": [("deployments", "Deployment")],
+    "batch/v1": [("jobs", "Job")],
     "rbac.authorization.k8s.io/v1": [("roles", "Role"), ("rolebindings", "RoleBinding")],
     "networking.k8s.io/v1": [("networkpolicies", "NetworkPolicy")],
 }  # fmt: skip
@@ -503,8 +504,9 @@ def by_kind(docs: list[dict], kind: str) -> dict[str, dict]:
 
 
 def pod_specs(docs: list[dict]) -> Iterator[tuple[str, dict, dict]]:
-    """(where, pod spec, pod metadata) of every pod the chart defines: Deployments and the executor pod templates."""
-    for name, dep in by_kind(docs, "Deployment").items():
+    """(where, pod spec, pod metadata) of every pod the chart defines: Deployments, Jobs and the executor pod
+    templates."""
+    for name, dep in [*by_kind(docs, "Deployment").items(), *by_kind(docs, "Job").items()]:
         yield name, dep["spec"]["template"]["spec"], dep["spec"]["template"]["metadata"]
     for name, cm in by_kind(docs, "ConfigMap").items():
         for key, text in cm["data"].items():
@@ -516,7 +518,8 @@ def pod_specs(docs: list[dict]) -> Iterator[tuple[str, dict, dict]]:
 def test_the_renderer_is_helms_own(rendered: list[dict]) -> None:
     kinds = {d["kind"] for d in rendered}
     assert {"ConfigMap", "Deployment", "Role", "RoleBinding", "ServiceAccount", "NetworkPolicy"} <= kinds
-    assert len(list(pod_specs(rendered))) == 4  # GPU worker, corpus-stream, CPU and GPU executor templates
+    # GPU worker, corpus-stream, the Airflow roles job, CPU and GPU executor templates
+    assert len(list(pod_specs(rendered))) == 5
 
 
 # -- 5. executors: their own ServiceAccount, no RBAC ----------------------------------------------------------
@@ -767,3 +770,27 @@ def test_the_digest_check_rejects_tag_only_images(rendered: list[dict], chart_va
         "registry.example.com/llm-lakehouse/airflow:0.1.0"
     )
     assert [w for w, r in image_refs(tag_only) if not DIGEST_REF.match(r)] == ["rel-llm-lakehouse-gpu-worker"]
+
+
+def test_a_domains_airflow_users_see_only_its_dags_roles_come_from_the_specs(
+    rendered: list[dict], chart_values: dict, resolved: dict
+) -> None:
+    """Compose and the chart run the FAB auth manager (each DAG's access_control is enforced) and create exactly
+    the roles the specs' DAGs name before the DAGs are parsed."""
+    from llm_lakehouse.core.governance import airflow_roles, pipeline_spec_files
+    from llm_lakehouse.core.spec import load_spec
+
+    roles = airflow_roles(load_spec(f) for f in pipeline_spec_files(REPO_ROOT / "pipelines"))
+    assert roles == ["docs_domain", "platform", "support_domain"]
+    fab = "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+    assert chart_values["airflow"]["config"]["core"]["auth_manager"] == fab
+    assert chart_values["governance"]["airflowRoles"] == roles
+    (job,) = [j for n, j in by_kind(rendered, "Job").items() if "airflow-roles" in n]
+    command = job["spec"]["template"]["spec"]["containers"][0]["args"][-1]
+    assert command.endswith("airflow roles create " + " ".join(roles)) and "check-migrations" in command
+    for name in ("airflow-apiserver", "airflow-dag-processor", "airflow-worker"):
+        assert resolved["services"][name]["environment"]["AIRFLOW__CORE__AUTH_MANAGER"] == fab
+    start = resolved["services"]["airflow-apiserver"]["command"][-1]
+    assert start.index("airflow roles create $(/opt/jobs-venv/bin/lakehouse governance roles)") < start.index(
+        "exec airflow api-server"
+    )

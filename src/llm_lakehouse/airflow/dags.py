@@ -23,6 +23,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from llm_lakehouse.airflow.reports import CorpusReportLink
 from llm_lakehouse.core.errors import EmptyDayFailed
+from llm_lakehouse.core.governance import airflow_role
 from llm_lakehouse.core.reports import blocked_message
 from llm_lakehouse.core.settings import Settings
 from llm_lakehouse.core.spec import PipelineSpec, load_spec
@@ -121,19 +122,14 @@ def dag_kwargs(spec: PipelineSpec) -> dict[str, Any]:
 
 # What a domain's Airflow role may do on its own DAGs: see and trigger them, clear and mark their runs.
 DOMAIN_PERMISSIONS = {"DAGs": {"can_read", "can_edit"}, "DAG Runs": {"can_read", "can_create", "can_edit"}}
-PLATFORM_ROLE = "platform"
-
-
-def domain_role(spec: PipelineSpec) -> str:
-    """The Airflow role of the spec's owners: ``<domain>_domain`` for a domain pipeline, else ``platform``."""
-    return f"{spec.domain}_domain" if spec.domain else PLATFORM_ROLE
 
 
 def access_control(spec: PipelineSpec) -> dict[str, dict[str, set[str]]]:
-    """DAG-level access from the spec: only the owning domain's role (besides Admin) sees and triggers its DAGs.
-    Enforced by the FAB auth manager, which syncs it to the role at parse time (the role must exist:
-    ``airflow roles create <domain>_domain``); the simple auth manager of `make run` has no per-DAG roles."""
-    return {domain_role(spec): {k: set(v) for k, v in DOMAIN_PERMISSIONS.items()}}
+    """DAG-level access from the spec: only the owning domain's role (besides Admin) sees and triggers its DAGs
+    (``governance.airflow_role``). The FAB auth manager syncs it to the role when it parses the DAG; the role
+    must exist (``airflow roles create $(lakehouse governance roles)``). The simple auth manager of `make run`
+    has no per-DAG roles and ignores it."""
+    return {airflow_role(spec): {k: set(v) for k, v in DOMAIN_PERMISSIONS.items()}}
 
 
 def default_args(spec: PipelineSpec) -> dict[str, Any]:

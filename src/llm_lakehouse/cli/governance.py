@@ -3,6 +3,7 @@
     lakehouse governance check                        # every spec under pipelines/, against pipelines/governance.yaml
     lakehouse governance check pipelines/domains/support.yaml --policy my-policy.yaml --json
     lakehouse governance policies --out docker/minio/policies/consumers   # one S3 policy per consumer role
+    airflow roles create $(lakehouse governance roles)                      # the Airflow roles the DAGs name
 
 Exit codes: 0 every policy holds; 1 findings (each names its file and key); 2 a spec or the policy does not load.
 """
@@ -17,8 +18,8 @@ import typer
 from rich.console import Console
 
 from llm_lakehouse.core.errors import SpecError
+from llm_lakehouse.core.governance import airflow_roles, consumer_policies, load_policy, pipeline_spec_files
 from llm_lakehouse.core.governance import check as check_specs
-from llm_lakehouse.core.governance import consumer_policies, load_policy, pipeline_spec_files
 from llm_lakehouse.core.settings import REPO_ROOT
 from llm_lakehouse.core.spec import load_spec
 
@@ -109,3 +110,14 @@ def policies(
     for role, doc in generated.items():
         (out / f"{role}.json").write_text(json.dumps(doc, indent=2) + "\n")
     console.print(f"{len(generated)} consumer polic(ies) in {out}", highlight=False)
+
+
+@app.command()
+def roles(
+    specs: Annotated[
+        list[Path] | None, typer.Argument(help="pipeline specs or folders of them (default: pipelines/)")
+    ] = None,
+) -> None:
+    """The Airflow roles the specs' DAGs grant (one per line): the FAB auth manager needs them created before
+    it parses the DAGs, e.g. ``airflow roles create $(lakehouse governance roles)``."""
+    print("\n".join(airflow_roles(_load(specs))))

@@ -377,3 +377,18 @@ def retention_rules(spec: PipelineSpec) -> list[Retention]:
                 longest[ident] = (product.retention_days, f"products.{i}.retention_days")
     rules += [Retention(ident, days, None, why) for ident, (days, why) in sorted(longest.items())]
     return rules
+
+
+# The Airflow role of the shared pipeline's DAGs (the domain pipelines' are ``<domain>_domain``).
+PLATFORM_ROLE = "platform"
+
+
+def airflow_role(spec: PipelineSpec) -> str:
+    """The Airflow role whose users see and trigger the spec's DAGs: ``<domain>_domain`` for a domain pipeline,
+    ``platform`` for the shared one (the DAGs' ``access_control``; the FAB auth manager enforces it)."""
+    return f"{spec.domain}_domain" if spec.domain else PLATFORM_ROLE
+
+
+def airflow_roles(specs: Iterable[PipelineSpec]) -> list[str]:
+    """Every role the specs' DAGs name: what ``airflow roles create`` must have made before they are parsed."""
+    return sorted({airflow_role(s) for s in specs})
