@@ -2,7 +2,7 @@
 PostgreSQL (Airflow's metadata and the Iceberg catalog), Redis, Airflow's CeleryExecutor with a ``default`` and
 a ``gpu`` worker, a Spark standalone Master and Worker.
 
-One topology serves the module: a REST backfill of three days runs with no catalog lock and no 503 retry, the
+One topology serves the module: a REST backfill of two days runs with no catalog lock and no 503 retry, the
 Celery worker running one of its tasks is killed with its whole process group (a lost node), and the tables
 equal a serial build of the same days on the embedded SQLite catalog, record by record.
 """
@@ -29,8 +29,7 @@ from llm_lakehouse.devtools.standalone import DAG_ID
 
 pytestmark = pytest.mark.e2e
 PORT = int(os.environ.get("LAKEHOUSE_TEST_PROD_PORT", "18280"))
-# Three days: with two, the second day's silver driver went unseen in two of three CI runs (unexplained).
-DAYS = default_days(date(2026, 9, 1), 3)
+DAYS = default_days(date(2026, 9, 1), 2)  # two days are enough to run side by side
 HOME = BASE / "prod"
 WORKER = "airflow-worker-default"
 # Tables compared with the serial build, less the columns that name the run that wrote a row.
@@ -118,16 +117,26 @@ class Placement(threading.Thread):
             time.sleep(1)
 
 
+def _cmdline(proc: psutil.Process) -> str:
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:  # gone, or a zombie the JVM has not reaped yet: not the driver
+        return ""
+
+
 def spark_driver_running(run_id: str, stage: str) -> bool:
-    """Whether ``stage`` of ``run_id`` has a Spark driver with its Python side started (its job is underway)."""
+    """Whether ``stage`` of ``run_id`` has a Spark driver with its Python side started (its job is underway).
+    Each child is looked at on its own: the JVM often has a short-lived child it has not reaped yet, whose
+    cmdline raises, and that must not hide the Python driver beside it."""
     for proc in psutil.process_iter(["cmdline"]):
         cmd = proc.info["cmdline"] or []
         if "org.apache.spark.deploy.SparkSubmit" in cmd and run_id in cmd and f"{DAG_ID}.{stage}" in cmd:
             try:
-                if any("spark_jobs" in " ".join(c.cmdline()) for c in proc.children()):
-                    return True
+                children = proc.children()
             except psutil.Error:
                 continue
+            if any("spark_jobs" in _cmdline(c) for c in children):
+                return True
     return False
 
 
@@ -142,7 +151,7 @@ def rows(table: str, day: date, env: dict[str, str], out: Path) -> list[str]:
 def test_a_rest_backfill_on_postgres_and_celery_builds_days_in_parallel_though_a_worker_is_killed(
     prod, tmp_path
 ):
-    """Three days through a REST backfill: no 503 retry (PostgreSQL), no catalog lock, days side by side where
+    """Two days through a REST backfill: no 503 retry (PostgreSQL), no catalog lock, days side by side where
     depends_on_past allows, gold on the gpu queue's worker. The worker running the second day's silver task is
     killed with its whole process group mid-run: the scheduler fails the task after its heartbeat timeout,
     Airflow retries it on the replacement worker, and each day ends built once, equal to a serial build."""
