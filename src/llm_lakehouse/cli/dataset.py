@@ -77,9 +77,13 @@ def _hash01(seed: int, *parts: object) -> float:
     return int.from_bytes(digest, "big") / 2**64
 
 
+def _days(start: date, end: date) -> And:
+    return And(GreaterThanOrEqual("dt", start.isoformat()), LessThanOrEqual("dt", end.isoformat()))
+
+
 def _read_gold(catalog: Any, snapshot_id: int, start: date, end: date) -> pa.Table:
     table = load(catalog, GOLD_TRAINING.ident)
-    row_filter = And(GreaterThanOrEqual("dt", start.isoformat()), LessThanOrEqual("dt", end.isoformat()))
+    row_filter = _days(start, end)
     cols = ("dt", "doc_id", "source", "token_ids", "n_tokens", "tokenizer")
     return table.scan(row_filter=row_filter, selected_fields=cols, snapshot_id=snapshot_id).to_arrow()
 
@@ -211,7 +215,7 @@ def rebuild(catalog: Any, settings: Settings, name: str, out: Path) -> dict[str,
 def _doc_ids(
     catalog: Any, snapshot_id: int, start: date, end: date, among: list[str] | None = None
 ) -> set[str]:
-    row_filter = And(GreaterThanOrEqual("dt", start.isoformat()), LessThanOrEqual("dt", end.isoformat()))
+    row_filter = _days(start, end)
     if among is not None:
         row_filter = And(row_filter, In("doc_id", among))
     scan = load(catalog, GOLD_TRAINING.ident).scan(

@@ -105,3 +105,16 @@ def read_day(
 ) -> DataFrame:
     rows = spark.table(f"{settings.catalog.name}.{table.ident}").where(day_filter(day))
     return rows if source is None else rows.where(of_source(table, source))
+
+
+def refs_holding(spark: SparkSession, fq: str, where: str, kind: str | None = None) -> dict[str, str]:
+    """The tags and branches (only ``kind``, "TAG" or "BRANCH", when given) of table ``fq`` other than main
+    whose snapshot has a row matching ``where``: ``{name: type}``. Snapshot expiry keeps what they point at, so
+    retention reports them and an erasure must move or drop them."""
+    held = {}
+    only = f" AND type = '{kind}'" if kind else ""
+    for r in spark.sql(f"SELECT name, type FROM {fq}.refs WHERE name <> 'main'{only}").collect():
+        name = r["name"].replace("'", "\\'")
+        if spark.sql(f"SELECT 1 FROM {fq} VERSION AS OF '{name}' WHERE {where} LIMIT 1").count():
+            held[r["name"]] = r["type"]
+    return held

@@ -29,6 +29,7 @@ from pyspark.sql import SparkSession
 
 from llm_lakehouse.core.settings import Settings
 from llm_lakehouse.core.tables import ALL_TABLES, BRONZE, ERASURE_LOG, RUN_COLUMNS
+from llm_lakehouse.spark import common
 from llm_lakehouse.spark.common import stamp
 
 log = logging.getLogger(__name__)
@@ -138,14 +139,9 @@ def unfinished(spark: SparkSession, settings: Settings, subjects: list[Subject])
 def refs_holding(spark: SparkSession, settings: Settings, doc_ids: list[str]) -> dict[str, dict[str, str]]:
     """Per table, the tags and branches other than main whose snapshot holds any of ``doc_ids``:
     ``{table: {ref: "TAG" | "BRANCH"}}``. Snapshot expiry keeps what they point at."""
-    out: dict[str, dict[str, str]] = {}
     where = _in("doc_id", doc_ids)
-    for ident in ERASABLE:
-        fq = _fq(settings, ident)
-        for r in spark.sql(f"SELECT name, type FROM {fq}.refs WHERE name <> 'main'").collect():
-            if spark.sql(f"SELECT 1 FROM {fq} VERSION AS OF {_sql(r['name'])} WHERE {where} LIMIT 1").count():
-                out.setdefault(ident, {})[r["name"]] = r["type"]
-    return out
+    held = {ident: common.refs_holding(spark, _fq(settings, ident), where) for ident in ERASABLE}
+    return {ident: refs for ident, refs in held.items() if refs}
 
 
 def drop_refs(spark: SparkSession, settings: Settings, refs: dict[str, dict[str, str]]) -> None:

@@ -52,6 +52,7 @@ from llm_lakehouse.core.settings import Settings
 from llm_lakehouse.core.spec import PipelineSpec, load_spec
 from llm_lakehouse.core.tables import ALL_TABLES
 from llm_lakehouse.spark.audit import Clock, write_audit
+from llm_lakehouse.spark.common import refs_holding
 from llm_lakehouse.spark.context import RunContext
 from llm_lakehouse.spark.runner import RESULT_PREFIX, catalog_lock, parse_args
 from llm_lakehouse.spark.session import ensure_tables, spark_session
@@ -305,12 +306,7 @@ def apply_retention(ctx: RunContext, tables: list[str]) -> dict[str, dict[str, A
         expired = spark.table(fq).where(where).count()
         if expired:
             spark.sql(f"DELETE FROM {fq} WHERE {where}")
-        tags = [r["name"] for r in spark.sql(f"SELECT name FROM {fq}.refs WHERE type = 'TAG'").collect()]
-        pinned = [
-            t
-            for t in tags
-            if spark.sql(f"SELECT 1 FROM {fq} VERSION AS OF '{t}' WHERE {where} LIMIT 1").count()
-        ]
+        pinned = list(refs_holding(spark, fq, where, kind="TAG"))
         if pinned:
             log.warning(
                 "retention: %s rows before %s%s are past %s days, but tags %s pin snapshots holding them: "
